@@ -1,0 +1,86 @@
+"""Small closed sets: sides, order types, time in force, self-trade prevention, statuses.
+
+All are `IntEnum` so that they encode as one small integer in the journal and on the wire.
+Values are part of the journal format: append new members, never renumber.
+"""
+
+from enum import IntEnum
+
+
+class Side(IntEnum):
+    BUY = 1
+    SELL = 2
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(IntEnum):
+    LIMIT = 1
+    MARKET = 2
+    STOP_LOSS = 3
+    """Market order placed when the last trade price reaches the stop price (adverse move)."""
+    STOP_LOSS_LIMIT = 4
+    TAKE_PROFIT = 5
+    """Market order placed when the last trade price reaches the stop price (favourable move)."""
+    TAKE_PROFIT_LIMIT = 6
+
+    @property
+    def is_stop(self) -> bool:
+        return self >= OrderType.STOP_LOSS
+
+    @property
+    def is_market(self) -> bool:
+        return self in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+
+
+class TimeInForce(IntEnum):
+    GTC = 1
+    IOC = 2
+    FOK = 3
+    GTD = 4
+
+
+class StpMode(IntEnum):
+    """Self-trade prevention, decided by the taker's mode."""
+
+    NONE = 0
+    EXPIRE_TAKER = 1
+    EXPIRE_MAKER = 2
+    EXPIRE_BOTH = 3
+    DECREMENT = 4
+
+
+class OrderStatus(IntEnum):
+    NEW = 1
+    PARTIALLY_FILLED = 2
+    FILLED = 3
+    CANCELED = 4
+    REJECTED = 5
+    EXPIRED = 6
+    EXPIRED_IN_MATCH = 7
+
+    @property
+    def is_open(self) -> bool:
+        return self <= OrderStatus.PARTIALLY_FILLED
+
+
+class CloseReason(IntEnum):
+    """Why an order left the book without filling completely."""
+
+    USER = 1
+    CANCEL_ALL = 2
+    IOC_REMAINDER = 3
+    FOK_UNFILLED = 4
+    GTD_EXPIRED = 5
+    SELF_TRADE = 6
+    NO_LIQUIDITY = 7
+    INSUFFICIENT_FUNDS = 8
+    POST_ONLY_WOULD_TAKE = 9
+    ADMIN = 10
+
+
+class Liquidity(IntEnum):
+    MAKER = 1
+    TAKER = 2

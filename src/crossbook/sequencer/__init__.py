@@ -1,0 +1,1 @@
+"""L3: the single writer. The only code that changes the exchange's state."""
