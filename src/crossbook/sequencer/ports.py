@@ -2,7 +2,16 @@
 
 - `Clock` gives the stamp; the core never reads a clock itself.
 - `Sink` receives each durable batch, in sequence order, on the sequencer's event loop. A sink
-  must not block: one that does slow work (a database) queues it and returns.
+  must not block: one that does slow work (a database) queues it and returns. A sink that
+  raises stops the sequencer (crash-only: restart and recover).
+- `Journal` makes stamped commands durable. `append` is called on the event loop for each
+  command of a batch; `commit` is then called once, on a worker thread, and returns only when
+  the batch is as durable as the journal's mode promises (write + fsync by default). The two
+  never run at the same time. `commit` raises `OSError` on any write or sync failure, and the
+  sequencer never acknowledges anything after that.
+- `Engine` is the state machine the sequencer folds commands through
+  (`crossbook.engine.exchange.Exchange` in production).
+- `SnapshotWriter` persists a captured engine snapshot, off the event loop.
 
 `Applied` is the unit every sink sees: one command with its stamp and the events it produced.
 """
@@ -16,6 +25,7 @@ import msgspec
 
 from crossbook.domain.commands import Command
 from crossbook.domain.events import Event
+from crossbook.domain.values import Nanos, Seq
 
 
 class Applied(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -31,3 +41,33 @@ class Clock(Protocol):
 
 class Sink(Protocol):
     def on_batch(self, batch: Sequence[Applied]) -> None: ...
+
+
+class Journal(Protocol):
+    def append(self, seq: int, ts: int, command: Command) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class Engine(Protocol):
+    @property
+    def last_seq(self) -> int: ...
+
+    def apply(self, seq: Seq, ts: Nanos, command: Command) -> list[Event]: ...
+
+    def snapshot(self) -> bytes: ...
+
+    def state_hash(self) -> str: ...
+
+    def next_expiry(self) -> int | None: ...
+
+
+class SnapshotMeta(msgspec.Struct, frozen=True):
+    seq: int
+    ts: int
+    state_hash: str
+    created_ns: int
+
+
+class SnapshotWriter(Protocol):
+    def write(self, meta: SnapshotMeta, body: bytes) -> None: ...
