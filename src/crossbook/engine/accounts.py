@@ -1,0 +1,40 @@
+"""Accounts: balances free and locked per asset, fee rates, and the open orders they own.
+
+Balances are `[free, locked]` lists of integer units, mutated in place on the hot path.
+Fees are basis points of the quote notional: maker may be zero or negative (a rebate), taker
+is never negative. Holds reserve the worst case, so settlement never overdraws (see
+`Exchange` for the hold rules).
+"""
+
+from __future__ import annotations
+
+from crossbook.engine.order import Order
+
+MAX_FEE_BPS = 1000
+
+
+class Account:
+    __slots__ = ("account_id", "balances", "maker_bps", "open_orders", "taker_bps")
+
+    def __init__(self, account_id: int, maker_bps: int, taker_bps: int) -> None:
+        self.account_id = account_id
+        self.maker_bps = maker_bps
+        self.taker_bps = taker_bps
+        self.balances: dict[str, list[int]] = {}
+        self.open_orders: dict[int, Order] = {}
+
+    def balance(self, asset: str) -> list[int]:
+        bal = self.balances.get(asset)
+        if bal is None:
+            bal = self.balances[asset] = [0, 0]
+        return bal
+
+
+def valid_fees(maker_bps: int, taker_bps: int) -> bool:
+    """Taker fee non-negative, a maker rebate never larger than the taker fee, both bounded."""
+    return 0 <= taker_bps <= MAX_FEE_BPS and -taker_bps <= maker_bps <= MAX_FEE_BPS
+
+
+def hold_fee(notional: int, bps: int) -> int:
+    """The fee a hold reserves: rounded up, never negative."""
+    return -(-notional * bps // 10000) if bps > 0 else 0

@@ -1,0 +1,326 @@
+"""One symbol's order book: price levels per side, matching, and the queries over it.
+
+Layout: `bids`/`asks` map a price to its `Level`; `bid_prices`/`ask_prices` keep the prices
+sorted ascending (best bid is the last, best ask the first). Insertion of a new price is a
+bisect, O(log L) search plus a memmove; everything at an existing price is O(1).
+
+Matching (`match`) walks the opposite side best price first and each level in FIFO order.
+Trades happen at the resting order's price. It only moves quantities and queue positions and
+reports each step, as it happens, to a callback `report(kind, maker, price, lots)`; the
+exchange settles balances and writes events there. Self-trade prevention is decided by the
+taker's mode (see `StpMode`).
+
+Known limitation: price levels are Python objects in dicts, so a book with hundreds of
+thousands of distinct prices pays the memmove on level creation; real books are far smaller.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Callable
+
+from crossbook.domain.enums import Side, StpMode
+from crossbook.engine.level import Level
+from crossbook.engine.order import Order
+
+# Step kinds `match` reports.
+FILL = 0
+"""(FILL, maker, price, qty): a trade."""
+STP_EXPIRE_MAKER = 1
+"""(STP_EXPIRE_MAKER, maker, 0, 0): the maker left the book by self-trade prevention."""
+STP_DECREMENT = 2
+"""(STP_DECREMENT, maker, 0, lots): both orders shrank by `lots` without trading."""
+
+# Why `match` stopped early (0: it ran out of size, price or liquidity).
+STOP_STP_TAKER = 1
+"""Self-trade prevention expires the taker's remainder."""
+STOP_BUDGET = 2
+"""The taker cannot afford another lot at the next price."""
+
+Report = Callable[[int, Order, int, int], None]
+_UNLIMITED = 1 << 62
+
+
+def fee_of(notional: int, bps: int) -> int:
+    """Fee on a notional, truncated toward zero (a rebate when `bps` is negative)."""
+    if bps >= 0:
+        return notional * bps // 10000
+    return -(notional * -bps // 10000)
+
+
+class Book:
+    __slots__ = (
+        "ask_prices",
+        "asks",
+        "bid_prices",
+        "bids",
+        "dirty_asks",
+        "dirty_bids",
+        "symbol",
+        "update_id",
+    )
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.bids: dict[int, Level] = {}
+        self.asks: dict[int, Level] = {}
+        self.bid_prices: list[int] = []
+        self.ask_prices: list[int] = []
+        self.update_id = 0
+        self.dirty_bids: set[int] = set()
+        self.dirty_asks: set[int] = set()
+
+    # -- resting orders ------------------------------------------------------------------
+
+    def insert(self, order: Order) -> None:
+        """Rest an order at the back of its price level."""
+        price = order.price
+        if order.side is Side.BUY:
+            levels, prices, dirty = self.bids, self.bid_prices, self.dirty_bids
+        else:
+            levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
+        level = levels.get(price)
+        if level is None:
+            level = levels[price] = Level(price)
+            insort(prices, price)
+        remaining = order.qty - order.filled
+        visible = order.visible_qty
+        order.shown = visible if 0 < visible < remaining else remaining
+        level.append(order)
+        dirty.add(price)
+
+    def remove(self, order: Order) -> None:
+        """Take a resting order out of the book."""
+        price = order.price
+        if order.side is Side.BUY:
+            levels, prices, dirty = self.bids, self.bid_prices, self.dirty_bids
+        else:
+            levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
+        level = levels[price]
+        level.remove(order)
+        dirty.add(price)
+        if not level.count:
+            del levels[price]
+            del prices[bisect_left(prices, price)]
+
+    def reduce(self, order: Order, lots: int) -> None:
+        """Shrink a resting order's total size in place, keeping its queue position."""
+        level = (self.bids if order.side is Side.BUY else self.asks)[order.price]
+        _shrink(level, order, lots)
+        (self.dirty_bids if order.side is Side.BUY else self.dirty_asks).add(order.price)
+
+    # -- matching ------------------------------------------------------------------------
+
+    def match(
+        self,
+        taker: Order,
+        limit: int,
+        quote_cap: int,
+        cash_cap: int,
+        fee_bps: int,
+        notional_units: int,
+        report: Report,
+    ) -> int:
+        """Match `taker` against the opposite side up to `limit` (0: no limit).
+
+        `quote_cap` (or -1) caps the notional spent; `cash_cap` (or -1) caps notional plus
+        taker fee at `fee_bps`. Updates `taker.filled` and `taker.quote_spent`. Returns why it
+        stopped early (`STOP_*`) or 0.
+        """
+        buy = taker.side is Side.BUY
+        if buy:
+            levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
+        else:
+            levels, prices, dirty = self.bids, self.bid_prices, self.dirty_bids
+        account = taker.account
+        stp = taker.stp
+        rem = taker.qty - taker.filled if taker.qty else _UNLIMITED
+        cash_spent = 0
+        stop = 0
+        while prices and not stop:
+            best = prices[0] if buy else prices[-1]
+            if limit and (best > limit if buy else best < limit):
+                break
+            level = levels[best]
+            dirty.add(best)
+            unit = best * notional_units
+            queue = level.queue
+            while level.count:
+                maker = level.head()
+                if stp and maker.account == account:
+                    rem, stop = self._prevent_self_trade(taker, maker, level, rem, report)
+                    if stop or not rem:
+                        stop = stop or STOP_STP_TAKER
+                        break
+                    continue
+                lots = rem if rem < maker.shown else maker.shown
+                if quote_cap >= 0:
+                    affordable = (quote_cap - taker.quote_spent) // unit
+                    lots = min(lots, affordable)
+                elif cash_cap >= 0:
+                    affordable = _affordable(cash_cap - cash_spent, unit, fee_bps)
+                    lots = min(lots, affordable)
+                if lots <= 0:
+                    stop = STOP_BUDGET
+                    break
+                notional = unit * lots
+                if cash_cap >= 0:
+                    cash_spent += notional + fee_of(notional, fee_bps)
+                maker.filled += lots
+                maker.shown -= lots
+                level.qty -= lots
+                taker.filled += lots
+                taker.quote_spent += notional
+                rem -= lots
+                if not maker.shown:
+                    left = maker.qty - maker.filled
+                    queue.popleft()
+                    if left:
+                        refill = maker.visible_qty if maker.visible_qty < left else left
+                        maker.shown = refill
+                        level.qty += refill
+                        level.hidden -= refill
+                        queue.append(maker)
+                    else:
+                        maker.live = False
+                        level.count -= 1
+                report(FILL, maker, best, lots)
+                if not rem:
+                    break
+            if not level.count:
+                del levels[best]
+                if buy:
+                    del prices[0]
+                else:
+                    prices.pop()
+            if not rem:
+                break
+        return stop
+
+    def _prevent_self_trade(
+        self, taker: Order, maker: Order, level: Level, rem: int, report: Report
+    ) -> tuple[int, int]:
+        stp = taker.stp
+        if stp is StpMode.EXPIRE_TAKER:
+            return rem, STOP_STP_TAKER
+        if stp is StpMode.EXPIRE_MAKER or stp is StpMode.EXPIRE_BOTH:
+            level.remove(maker)
+            report(STP_EXPIRE_MAKER, maker, 0, 0)
+            return rem, STOP_STP_TAKER if stp is StpMode.EXPIRE_BOTH else 0
+        # DECREMENT: both shrink by the smaller remainder; a quote-sized taker just expires
+        if not taker.qty:
+            return rem, STOP_STP_TAKER
+        lots = min(rem, maker.qty - maker.filled)
+        taker.qty -= lots
+        if lots == maker.qty - maker.filled:
+            level.remove(maker)
+            maker.qty -= lots
+        else:
+            _shrink(level, maker, lots)
+        report(STP_DECREMENT, maker, 0, lots)
+        return rem - lots, 0
+
+    # -- pre-trade questions (no mutation) --------------------------------------------------
+
+    def crosses(self, side: Side, price: int) -> bool:
+        """Would a limit order at `price` take liquidity right now?"""
+        if side is Side.BUY:
+            return bool(self.ask_prices) and self.ask_prices[0] <= price
+        return bool(self.bid_prices) and self.bid_prices[-1] >= price
+
+    def has_liquidity(self, side: Side) -> bool:
+        """Is there anything on the side a taker of `side` would hit?"""
+        return bool(self.ask_prices if side is Side.BUY else self.bid_prices)
+
+    def _walk(self, side: Side, limit: int) -> list[Level]:
+        if side is Side.BUY:
+            prices, levels = self.ask_prices, self.asks
+            chosen = prices if not limit else prices[: bisect_left(prices, limit + 1)]
+        else:
+            prices, levels = self.bid_prices, self.bids
+            chosen = prices[::-1] if not limit else prices[bisect_left(prices, limit) :][::-1]
+        return [levels[p] for p in chosen]
+
+    def fillable(self, taker: Order, limit: int, want: int) -> bool:
+        """Could `want` lots fill now, up to `limit`, given the taker's self-trade mode?"""
+        got = 0
+        stp = taker.stp
+        for level in self._walk(taker.side, limit):
+            if not stp:
+                got += level.qty + level.hidden
+            else:
+                for maker in level.orders():
+                    if maker.account == taker.account:
+                        if stp is StpMode.EXPIRE_MAKER:
+                            continue
+                        return got >= want
+                    got += maker.qty - maker.filled
+            if got >= want:
+                return True
+        return got >= want
+
+    def walk_cost(self, side: Side, want: int, notional_units: int) -> int:
+        """Notional of taking `want` lots now (or all there is, if less)."""
+        cost = 0
+        for level in self._walk(side, 0):
+            available = level.qty + level.hidden
+            lots = want if want < available else available
+            cost += lots * level.price * notional_units
+            want -= lots
+            if not want:
+                break
+        return cost
+
+    # -- queries -------------------------------------------------------------------------
+
+    def best_bid(self) -> int | None:
+        return self.bid_prices[-1] if self.bid_prices else None
+
+    def best_ask(self) -> int | None:
+        return self.ask_prices[0] if self.ask_prices else None
+
+    def depth(self, side: Side, limit: int) -> list[tuple[int, int, int]]:
+        """Top `limit` levels of a side, best first, as (price, shown qty, order count)."""
+        if side is Side.BUY:
+            prices, levels = self.bid_prices[::-1][:limit], self.bids
+        else:
+            prices, levels = self.ask_prices[:limit], self.asks
+        return [(p, levels[p].qty, levels[p].count) for p in prices]
+
+    def take_changes(self) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """The levels changed since the last call, as absolute (price, qty, count); resets."""
+        bids = [
+            (p, lv.qty, lv.count) if (lv := self.bids.get(p)) else (p, 0, 0)
+            for p in sorted(self.dirty_bids, reverse=True)
+        ]
+        asks = [
+            (p, lv.qty, lv.count) if (lv := self.asks.get(p)) else (p, 0, 0)
+            for p in sorted(self.dirty_asks)
+        ]
+        self.dirty_bids.clear()
+        self.dirty_asks.clear()
+        return bids, asks
+
+
+def _shrink(level: Level, order: Order, lots: int) -> None:
+    """Reduce a live order's total size by `lots` (less than its remainder), in place."""
+    hidden_before = order.qty - order.filled - order.shown
+    order.qty -= lots
+    remaining = order.qty - order.filled
+    if order.shown > remaining:
+        level.qty -= order.shown - remaining
+        order.shown = remaining
+    level.hidden += remaining - order.shown - hidden_before
+
+
+def _affordable(cash: int, unit: int, fee_bps: int) -> int:
+    """Most lots at `unit` quote units each whose notional plus fee fits in `cash`."""
+    if cash <= 0:
+        return 0
+    bps = fee_bps if fee_bps > 0 else 0
+    lots = cash * 10000 // (unit * (10000 + bps))
+    while (lots + 1) * unit + fee_of((lots + 1) * unit, fee_bps) <= cash:
+        lots += 1
+    while lots > 0 and lots * unit + fee_of(lots * unit, fee_bps) > cash:
+        lots -= 1
+    return lots

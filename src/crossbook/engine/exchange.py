@@ -1,0 +1,774 @@
+"""`Exchange.apply(seq, ts, command) -> list[Event]`: the whole venue as a pure state machine.
+
+Contract
+- Deterministic: the same commands with the same stamps give the same events and the same
+  `state_hash()`. No I/O, no clock, no randomness, no logging. Time is the stamp `ts`.
+- A command that cannot be carried out yields one `OrderRejected` with a `Reject` code and
+  leaves the state exactly as it was: every check runs before the first mutation.
+- Events of one command come in causal order; the command's `BalanceChanged` (absolute, once
+  per touched account and asset) and `DepthChanged` (one per changed book) come last.
+
+Holds (pre-trade risk) are taken at entry, in the asset the order pays with:
+- sell: its size in base units;
+- limit buy (and stop/take-profit limit buy): notional at its price plus the fee at the
+  larger of the account's maker and taker rates, rounded up;
+- market buy by quote amount: that amount plus the taker fee on it;
+- market buy by base size: the cost of walking the book now plus the taker fee; the order
+  then spends at most that (a gapped book expires the rest);
+- stop/take-profit market buy: stop price times size plus the taker fee, spent the same way.
+Fees are charged in the quote asset, truncated toward zero, at the account's current rate but
+never above the rate the hold reserved. What a fill does not use is released at once.
+
+Orders: price-time priority; amend that only lowers the size keeps priority, any other amend
+is an atomic cancel-replace that may trade. Self-trade prevention follows the taker's mode.
+GTD orders expire on `ExpireOrders` and, lazily, before any order command stamped past them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from heapq import heappop, heappush
+from typing import Any
+
+from crossbook.domain import commands as cmd
+from crossbook.domain import events as ev
+from crossbook.domain.enums import CloseReason, OrderType, Side, StpMode, TimeInForce
+from crossbook.domain.instruments import Asset, Instrument
+from crossbook.domain.rejects import Reject
+from crossbook.domain.values import AccountId, Lots, OrderId, Ticks, TradeId, Units
+from crossbook.engine import invariants, snapshot
+from crossbook.engine.accounts import Account, hold_fee, valid_fees
+from crossbook.engine.book import FILL, STOP_BUDGET, STOP_STP_TAKER, STP_EXPIRE_MAKER, Book
+from crossbook.engine.book import fee_of as _fee
+from crossbook.engine.lifecycle import InvariantError, Step, advance
+from crossbook.engine.order import Order, OrderView
+from crossbook.engine.stops import StopBook, would_trigger
+from crossbook.engine.validation import check_order, check_price, check_qty
+
+__all__ = ["Exchange", "InvariantError"]
+
+_LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+_RESTING_TIF = (TimeInForce.GTC, TimeInForce.GTD)
+
+
+class Exchange:
+    """The venue's whole state and the only function that changes it, `apply`."""
+
+    def __init__(self) -> None:
+        self.assets_: dict[str, Asset] = {}
+        self.instruments_: dict[str, Instrument] = {}
+        self.books: dict[str, Book] = {}
+        self.stops: dict[str, StopBook] = {}
+        self.halted: set[str] = set()
+        self.accounts_: dict[int, Account] = {}
+        self.orders: dict[int, Order] = {}
+        self.client_ids: dict[tuple[int, str], int] = {}
+        self.last_prices: dict[str, int] = {}
+        self.expiries: list[tuple[int, int]] = []
+        self.tx_ids: set[str] = set()
+        self.fees_collected: dict[str, int] = {}
+        self.deposited: dict[str, int] = {}
+        self.withdrawn: dict[str, int] = {}
+        self.next_order_id = 1
+        self.next_trade_id = 1
+        self.last_seq = 0
+        self._events: list[ev.Event] = []
+        self._touched: dict[tuple[Account, str], None] = {}
+        self._dirty: dict[str, Book] = {}
+        # the taker being matched, for `_on_match`
+        self._taker = Order(
+            0, 0, "", Side.BUY, OrderType.LIMIT, 0, 0, TimeInForce.GTC, 0, 0, 0, False, 0,
+            StpMode.NONE, "",
+        )
+        self._taker_acct = Account(0, 0, 0)
+        self._taker_bps = 0
+        self._inst = Instrument("", "", "", "1", "1", 0, 0, 1, 1)
+        self._handlers: dict[type, Callable[[Any, int], None]] = {
+            cmd.PlaceOrder: self._place,
+            cmd.CancelOrder: self._cancel,
+            cmd.CancelAllOrders: self._cancel_all,
+            cmd.AmendOrder: self._amend,
+            cmd.ExpireOrders: self._expire_due,
+            cmd.CreateAccount: self._create_account,
+            cmd.SetFees: self._set_fees,
+            cmd.Deposit: self._deposit,
+            cmd.Withdraw: self._withdraw,
+            cmd.AddAsset: self._add_asset,
+            cmd.AddInstrument: self._add_instrument,
+            cmd.HaltTrading: self._halt,
+            cmd.ResumeTrading: self._resume,
+        }
+
+    # -- the one entry point ---------------------------------------------------------------
+
+    def apply(self, seq: int, ts: int, command: cmd.Command) -> list[ev.Event]:
+        events: list[ev.Event] = []
+        self._events = events
+        self.last_seq = seq
+        self._handlers[type(command)](command, ts)
+        if self._touched:
+            for account, asset in self._touched:
+                free, locked = account.balances[asset]
+                events.append(
+                    ev.BalanceChanged(
+                        AccountId(account.account_id), asset, Units(free), Units(locked)
+                    )
+                )
+            self._touched.clear()
+        if self._dirty:
+            for symbol, book in self._dirty.items():
+                bids, asks = book.take_changes()
+                if bids or asks:
+                    book.update_id += 1
+                    events.append(ev.DepthChanged(symbol, book.update_id, bids, asks))
+            self._dirty.clear()
+        return events
+
+    def _reject(
+        self,
+        account: int,
+        symbol: str,
+        code: Reject,
+        message: str,
+        client_order_id: str = "",
+        order_id: int = 0,
+    ) -> None:
+        self._events.append(
+            ev.OrderRejected(
+                AccountId(account), symbol, client_order_id, code, message, OrderId(order_id)
+            )
+        )
+
+    # -- placing ---------------------------------------------------------------------------
+
+    def _place(self, c: cmd.PlaceOrder, ts: int) -> None:
+        symbol = c.symbol
+        inst = self.instruments_.get(symbol)
+        acct = self.accounts_.get(c.account)
+        cid = c.client_order_id
+        if inst is None:
+            return self._reject(c.account, symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol", cid)
+        if acct is None:
+            return self._reject(c.account, symbol, Reject.UNKNOWN_ACCOUNT, "unknown account", cid)
+        if symbol in self.halted:
+            return self._reject(c.account, symbol, Reject.SYMBOL_HALTED, "trading halted", cid)
+        problem = check_order(c, inst, ts)
+        if problem:
+            return self._reject(c.account, symbol, problem[0], problem[1], cid)
+        if cid:
+            existing = self.client_ids.get((c.account, cid))
+            if existing is not None:
+                return self._reject(
+                    c.account, symbol, Reject.DUPLICATE_CLIENT_ORDER_ID,
+                    f"client order id is in use by open order {existing}", cid, existing,
+                )
+        if self.expiries and self.expiries[0][0] <= ts:
+            self._expire_due(cmd.ExpireOrders(), ts)
+        book = self.books[symbol]
+        typ, side = c.type, c.side
+        if typ.is_stop:
+            last = self.last_prices.get(symbol)
+            if last is not None and would_trigger(side, typ, c.stop_price, last):
+                return self._reject(
+                    c.account, symbol, Reject.STOP_WOULD_TRIGGER_IMMEDIATELY,
+                    "the stop price is already reached", cid,
+                )
+        elif typ is OrderType.MARKET and not book.has_liquidity(side):
+            return self._reject(c.account, symbol, Reject.NO_LIQUIDITY, "no liquidity", cid)
+        elif c.post_only and book.crosses(side, c.price):
+            return self._reject(
+                c.account, symbol, Reject.POST_ONLY_WOULD_TAKE, "post-only order would take", cid
+            )
+        order = Order(
+            self.next_order_id, c.account, symbol, side, typ, c.qty, c.price, c.tif,
+            c.quote_qty, c.stop_price, c.expire_ts, c.post_only, c.visible_qty, c.stp, cid,
+        )
+        hold_asset, hold, order.hold_bps = self._hold_for(order, inst, acct, book)
+        bal = acct.balances.get(hold_asset)
+        if bal is None or bal[0] < hold:
+            return self._reject(
+                c.account, symbol, Reject.INSUFFICIENT_FUNDS,
+                "Account has insufficient balance for requested action.", cid,
+            )
+        if (
+            c.tif is TimeInForce.FOK
+            and not typ.is_stop
+            and not book.fillable(order, order.price, order.qty)
+        ):
+            return self._reject(
+                c.account, symbol, Reject.FOK_CANNOT_FILL, "FOK order cannot fill completely", cid
+            )
+        # accepted: from here on the state changes
+        self.next_order_id += 1
+        bal[0] -= hold
+        bal[1] += hold
+        order.locked = hold
+        self._touched[acct, hold_asset] = None
+        self._register(order, acct)
+        working = not typ.is_stop
+        order.working = working
+        self._events.append(
+            ev.OrderAccepted(
+                OrderId(order.order_id), c.account, symbol, side, typ, c.qty, c.price, c.tif,
+                c.quote_qty, c.stop_price, c.expire_ts, c.post_only, c.visible_qty, c.stp, cid,
+                working,
+            )
+        )
+        if working:
+            self._execute(order, inst, book, acct)
+            self._run_stops(symbol, inst, book)
+        else:
+            self.stops[symbol].add(order.order_id, side, typ, order.stop_price)
+        return None
+
+    def _hold_for(
+        self, order: Order, inst: Instrument, acct: Account, book: Book
+    ) -> tuple[str, int, int]:
+        """(asset, amount, fee bps reserved) an order must lock at entry."""
+        if order.side is Side.SELL:
+            return inst.base, order.qty * inst.lot_units, 0
+        taker = acct.taker_bps if acct.taker_bps > 0 else 0
+        if order.type in _LIMIT_TYPES:
+            worst = max(acct.maker_bps, taker)
+            notional = inst.notional(order.price, order.qty)
+            return inst.quote, notional + hold_fee(notional, worst), worst
+        if order.quote_qty:
+            return inst.quote, order.quote_qty + hold_fee(order.quote_qty, taker), taker
+        if order.type is OrderType.MARKET:
+            notional = book.walk_cost(Side.BUY, order.qty, inst.notional_units)
+        else:
+            notional = inst.notional(order.stop_price, order.qty)
+        return inst.quote, notional + hold_fee(notional, taker), taker
+
+    def _register(self, order: Order, acct: Account) -> None:
+        oid = order.order_id
+        self.orders[oid] = order
+        acct.open_orders[oid] = order
+        if order.client_order_id:
+            self.client_ids[order.account, order.client_order_id] = oid
+        if order.tif is TimeInForce.GTD:
+            heappush(self.expiries, (order.expire_ts, oid))
+
+    def _execute(self, order: Order, inst: Instrument, book: Book, acct: Account) -> None:
+        """Match a working order as taker, then rest or expire what is left."""
+        buy = order.side is Side.BUY
+        market = order.type.is_market
+        taker_bps = acct.taker_bps
+        if buy and taker_bps > order.hold_bps:
+            taker_bps = order.hold_bps
+        quote_cap = order.quote_qty if order.quote_qty else -1
+        cash_cap = order.locked if buy and market and not order.quote_qty else -1
+        self._dirty[order.symbol] = book
+        self._taker, self._taker_acct, self._taker_bps, self._inst = order, acct, taker_bps, inst
+        stop = book.match(
+            order, 0 if market else order.price, quote_cap, cash_cap, taker_bps,
+            inst.notional_units, self._on_match,
+        )
+        if not order.status.is_open:
+            return
+        if stop == STOP_STP_TAKER:
+            self._close(order, Step.EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
+        elif not market and order.tif in _RESTING_TIF:
+            book.insert(order)
+        elif order.quote_qty and stop == STOP_BUDGET and order.filled:
+            order.status = advance(order.status, Step.FILL)
+            self._finish(order)
+        else:
+            reason = CloseReason.IOC_REMAINDER if not market else CloseReason.NO_LIQUIDITY
+            if stop == STOP_BUDGET:
+                reason = CloseReason.INSUFFICIENT_FUNDS
+            self._close(order, Step.EXPIRE, reason)
+
+    def _on_match(self, kind: int, maker: Order, price: int, lots: int) -> None:
+        """One matching step reported by the book: settle it and write its events."""
+        taker, taker_acct, inst = self._taker, self._taker_acct, self._inst
+        maker_acct = self.accounts_[maker.account]
+        if kind != FILL:
+            if kind == STP_EXPIRE_MAKER:
+                self._close(maker, Step.EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
+            else:
+                self._decremented(maker, maker_acct, inst, maker=True)
+                self._decremented(taker, taker_acct, inst, maker=False)
+            return
+        base, quote = inst.base, inst.quote
+        notional = price * lots * inst.notional_units
+        base_units = lots * inst.lot_units
+        taker_buys = taker.side is Side.BUY
+        maker_bps = maker_acct.maker_bps
+        if not taker_buys and maker_bps > maker.hold_bps:
+            maker_bps = maker.hold_bps
+        maker_fee = _fee(notional, maker_bps)
+        taker_fee = _fee(notional, self._taker_bps)
+        if taker_buys:
+            buyer, buyer_acct, buyer_fee = taker, taker_acct, taker_fee
+            seller, seller_acct, seller_fee = maker, maker_acct, maker_fee
+        else:
+            buyer, buyer_acct, buyer_fee = maker, maker_acct, maker_fee
+            seller, seller_acct, seller_fee = taker, taker_acct, taker_fee
+        paid = notional + buyer_fee
+        buyer.locked -= paid
+        buyer_acct.balances[quote][1] -= paid
+        buyer_acct.balance(base)[0] += base_units
+        seller.locked -= base_units
+        seller_acct.balances[base][1] -= base_units
+        seller_acct.balance(quote)[0] += notional - seller_fee
+        fees = self.fees_collected
+        fees[quote] = fees.get(quote, 0) + buyer_fee + seller_fee
+        touched = self._touched
+        touched[buyer_acct, quote] = None
+        touched[buyer_acct, base] = None
+        touched[seller_acct, base] = None
+        touched[seller_acct, quote] = None
+        maker_done = maker.filled == maker.qty
+        maker.status = advance(maker.status, Step.FILL if maker_done else Step.PARTIAL_FILL)
+        taker_done = bool(taker.qty) and taker.filled == taker.qty
+        taker.status = advance(taker.status, Step.FILL if taker_done else Step.PARTIAL_FILL)
+        trade_id = self.next_trade_id
+        self.next_trade_id = trade_id + 1
+        self.last_prices[inst.symbol] = price
+        self._events.append(
+            ev.TradeExecuted(
+                TradeId(trade_id), inst.symbol, Ticks(price), Lots(lots), Units(notional),
+                taker.side, OrderId(maker.order_id), AccountId(maker.account),
+                Units(maker_fee), Lots(maker.filled), maker.status, OrderId(taker.order_id),
+                AccountId(taker.account), Units(taker_fee), Lots(taker.filled), taker.status,
+                maker.client_order_id, taker.client_order_id,
+            )
+        )
+        if maker_done:
+            self._finish(maker)
+        elif not taker_buys:
+            self._release_excess(maker, maker_acct, inst)
+        if taker_done:
+            self._finish(taker)
+        elif taker_buys and not taker.type.is_market:
+            self._release_excess(taker, taker_acct, inst)
+
+    def _decremented(self, order: Order, acct: Account, inst: Instrument, maker: bool) -> None:
+        """After self-trade prevention shrank an order: close a spent maker, else release.
+
+        A spent taker is closed by `_execute` when matching reports it stopped.
+        """
+        if order.qty == order.filled:
+            if maker:
+                self._close(order, Step.EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
+            return
+        self._release_excess(order, acct, inst)
+        self._amended(order, kept_priority=True)
+
+    def _need(self, order: Order, inst: Instrument) -> int:
+        """The hold an open order still needs for what remains of it."""
+        remaining = order.qty - order.filled
+        if order.side is Side.SELL:
+            return remaining * inst.lot_units
+        if order.type in _LIMIT_TYPES:
+            notional = order.price * remaining * inst.notional_units
+            return notional + hold_fee(notional, order.hold_bps)
+        return order.locked
+
+    def _release_excess(self, order: Order, acct: Account, inst: Instrument) -> None:
+        excess = order.locked - self._need(order, inst)
+        if excess > 0:
+            asset = inst.quote if order.side is Side.BUY else inst.base
+            bal = acct.balances[asset]
+            bal[0] += excess
+            bal[1] -= excess
+            order.locked -= excess
+            self._touched[acct, asset] = None
+        elif excess < 0:
+            raise InvariantError(f"Invariant: order {order.order_id} holds less than it needs")
+
+    def _finish(self, order: Order) -> None:
+        """Forget a closed order: release what it still holds and drop it from the indexes."""
+        acct = self.accounts_[order.account]
+        if order.locked:
+            inst = self.instruments_[order.symbol]
+            asset = inst.quote if order.side is Side.BUY else inst.base
+            bal = acct.balances[asset]
+            bal[0] += order.locked
+            bal[1] -= order.locked
+            order.locked = 0
+            self._touched[acct, asset] = None
+        oid = order.order_id
+        del self.orders[oid]
+        del acct.open_orders[oid]
+        if order.client_order_id:
+            self.client_ids.pop((order.account, order.client_order_id), None)
+
+    def _close(self, order: Order, step: Step, reason: CloseReason) -> None:
+        """End an open order early (cancel or expiry), emitting its event."""
+        if order.live:
+            book = self.books[order.symbol]
+            book.remove(order)
+            self._dirty[order.symbol] = book
+        elif not order.working:
+            self.stops[order.symbol].discard(
+                order.order_id, order.side, order.type, order.stop_price
+            )
+        order.status = advance(order.status, step)
+        self._finish(order)
+        args = (
+            OrderId(order.order_id), AccountId(order.account), order.symbol,
+            order.client_order_id, reason, Lots(order.filled), order.status,
+        )
+        self._events.append(
+            ev.OrderCanceled(*args) if step is Step.CANCEL else ev.OrderExpired(*args)
+        )
+
+    def _run_stops(self, symbol: str, inst: Instrument, book: Book) -> None:
+        """Trigger waiting stops at the last price, one at a time, until none triggers."""
+        stops = self.stops[symbol]
+        while stops.above or stops.below:
+            last = self.last_prices.get(symbol)
+            if last is None:
+                return
+            oid = stops.pop_triggered(last)
+            if oid is None:
+                return
+            order = self.orders[oid]
+            order.working = True
+            self._events.append(
+                ev.OrderTriggered(
+                    OrderId(oid), AccountId(order.account), symbol, order.client_order_id,
+                    Ticks(last),
+                )
+            )
+            if order.type.is_market and not book.has_liquidity(order.side):
+                self._close(order, Step.EXPIRE, CloseReason.NO_LIQUIDITY)
+            else:
+                self._execute(order, inst, book, self.accounts_[order.account])
+
+    # -- cancel, amend, expire -------------------------------------------------------------
+
+    def _find(
+        self, account: int, symbol: str, order_id: int, client_order_id: str
+    ) -> Order | None:
+        """The caller's open order, or None after emitting the right rejection."""
+        if symbol not in self.instruments_:
+            self._reject(account, symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol", client_order_id)
+            return None
+        if account not in self.accounts_:
+            self._reject(
+                account, symbol, Reject.UNKNOWN_ACCOUNT, "unknown account", client_order_id
+            )
+            return None
+        if order_id:
+            order = self.orders.get(order_id)
+            issued = 0 < order_id < self.next_order_id
+        elif client_order_id:
+            found = self.client_ids.get((account, client_order_id))
+            order = self.orders.get(found) if found is not None else None
+            issued = False
+        else:
+            self._reject(
+                account, symbol, Reject.INVALID_ORDER_PARAMETERS, "give an order id or client id"
+            )
+            return None
+        if order is None or order.account != account or order.symbol != symbol:
+            if issued and order is None:
+                code, message = Reject.ORDER_NOT_OPEN, "order is not open"
+            else:
+                code, message = Reject.UNKNOWN_ORDER, "Unknown order sent."
+            self._reject(account, symbol, code, message, client_order_id, order_id)
+            return None
+        return order
+
+    def _cancel(self, c: cmd.CancelOrder, ts: int) -> None:
+        order = self._find(c.account, c.symbol, c.order_id, c.client_order_id)
+        if order is not None:
+            self._close(order, Step.CANCEL, CloseReason.USER)
+
+    def _cancel_all(self, c: cmd.CancelAllOrders, ts: int) -> None:
+        acct = self.accounts_.get(c.account)
+        if c.symbol not in self.instruments_:
+            return self._reject(c.account, c.symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol")
+        if acct is None:
+            return self._reject(c.account, c.symbol, Reject.UNKNOWN_ACCOUNT, "unknown account")
+        for order in [o for o in acct.open_orders.values() if o.symbol == c.symbol]:
+            self._close(order, Step.CANCEL, CloseReason.CANCEL_ALL)
+        return None
+
+    def _amend(self, c: cmd.AmendOrder, ts: int) -> None:
+        order = self._find(c.account, c.symbol, c.order_id, c.client_order_id)
+        if order is None:
+            return None
+        cid, symbol = order.client_order_id, order.symbol
+        inst = self.instruments_[symbol]
+
+        def reject(code: Reject, message: str) -> None:
+            self._reject(c.account, symbol, code, message, cid, order.order_id)
+
+        if symbol in self.halted:
+            return reject(Reject.SYMBOL_HALTED, "trading halted")
+        if not order.live:
+            return reject(Reject.INVALID_ORDER_PARAMETERS, "only resting limit orders amend")
+        new_qty = c.qty or order.qty
+        new_price = c.price or order.price
+        if new_qty == order.qty and new_price == order.price:
+            return reject(Reject.AMEND_NO_CHANGE, "amend changes nothing")
+        problem = check_price(inst, new_price) or check_qty(inst, new_qty)
+        if problem:
+            return reject(*problem)
+        if new_qty <= order.filled:
+            return reject(Reject.AMEND_BELOW_FILLED, "new quantity must exceed the filled part")
+        if inst.notional(new_price, new_qty) < inst.min_notional:
+            return reject(Reject.BELOW_MIN_NOTIONAL, "notional below the instrument's minimum")
+        book = self.books[symbol]
+        acct = self.accounts_[order.account]
+        if self.expiries and self.expiries[0][0] <= ts:
+            self._expire_due(cmd.ExpireOrders(), ts)
+            if order.order_id not in self.orders:
+                return None
+        if new_price == order.price and new_qty < order.qty:
+            book.reduce(order, order.qty - new_qty)
+            self._dirty[symbol] = book
+            self._release_excess(order, acct, inst)
+            self._amended(order, kept_priority=True)
+            return None
+        # cancel-replace: a fresh record takes the old one's identity and loses priority
+        replacement = Order(
+            order.order_id, order.account, symbol, order.side, order.type, new_qty, new_price,
+            order.tif, 0, order.stop_price, order.expire_ts, order.post_only, order.visible_qty,
+            order.stp, cid,
+        )
+        replacement.filled = order.filled
+        replacement.status = order.status
+        replacement.hold_bps = order.hold_bps
+        replacement.locked = self._need(replacement, inst)
+        asset = inst.quote if order.side is Side.BUY else inst.base
+        bal = acct.balances[asset]
+        if bal[0] + order.locked < replacement.locked:
+            return reject(
+                Reject.INSUFFICIENT_FUNDS, "Account has insufficient balance for requested action."
+            )
+        if order.post_only and new_price != order.price and book.crosses(order.side, new_price):
+            return reject(Reject.POST_ONLY_WOULD_TAKE, "post-only order would take")
+        book.remove(order)
+        self._dirty[symbol] = book
+        bal[0] += order.locked - replacement.locked
+        bal[1] += replacement.locked - order.locked
+        self._touched[acct, asset] = None
+        self.orders[order.order_id] = replacement
+        acct.open_orders[order.order_id] = replacement
+        self._amended(replacement, kept_priority=False)
+        self._execute(replacement, inst, book, acct)
+        self._run_stops(symbol, inst, book)
+        return None
+
+    def _amended(self, order: Order, kept_priority: bool) -> None:
+        self._events.append(
+            ev.OrderAmended(
+                OrderId(order.order_id), AccountId(order.account), order.symbol,
+                order.client_order_id, Lots(order.qty), Ticks(order.price), Lots(order.filled),
+                kept_priority,
+            )
+        )
+
+    def _expire_due(self, c: cmd.ExpireOrders, ts: int) -> None:
+        heap = self.expiries
+        while heap and heap[0][0] <= ts:
+            expire_ts, oid = heappop(heap)
+            order = self.orders.get(oid)
+            if order is not None and order.expire_ts == expire_ts:
+                self._close(order, Step.EXPIRE, CloseReason.GTD_EXPIRED)
+
+    # -- admin -----------------------------------------------------------------------------
+
+    def _create_account(self, c: cmd.CreateAccount, ts: int) -> None:
+        if c.account in self.accounts_ or c.account <= 0:
+            return self._reject(c.account, "", Reject.ACCOUNT_EXISTS, "account exists or invalid")
+        if not valid_fees(c.maker_fee_bps, c.taker_fee_bps):
+            return self._reject(c.account, "", Reject.INVALID_FEES, "fees out of range")
+        self.accounts_[c.account] = Account(c.account, c.maker_fee_bps, c.taker_fee_bps)
+        self._events.append(ev.AccountCreated(c.account, c.maker_fee_bps, c.taker_fee_bps))
+        return None
+
+    def _set_fees(self, c: cmd.SetFees, ts: int) -> None:
+        acct = self.accounts_.get(c.account)
+        if acct is None:
+            return self._reject(c.account, "", Reject.UNKNOWN_ACCOUNT, "unknown account")
+        if not valid_fees(c.maker_fee_bps, c.taker_fee_bps):
+            return self._reject(c.account, "", Reject.INVALID_FEES, "fees out of range")
+        acct.maker_bps, acct.taker_bps = c.maker_fee_bps, c.taker_fee_bps
+        self._events.append(ev.FeesChanged(c.account, c.maker_fee_bps, c.taker_fee_bps))
+        return None
+
+    def _funds_check(self, c: cmd.Deposit | cmd.Withdraw) -> Account | None:
+        acct = self.accounts_.get(c.account)
+        if acct is None:
+            self._reject(c.account, "", Reject.UNKNOWN_ACCOUNT, "unknown account")
+        elif c.asset not in self.assets_:
+            self._reject(c.account, "", Reject.UNKNOWN_ASSET, "unknown asset")
+        elif c.amount <= 0:
+            self._reject(c.account, "", Reject.INVALID_AMOUNT, "amount must be positive")
+        elif not c.tx_id:
+            self._reject(c.account, "", Reject.INVALID_AMOUNT, "a transaction id is required")
+        elif c.tx_id in self.tx_ids:
+            self._reject(c.account, "", Reject.DUPLICATE_TRANSACTION, "transaction already applied")
+        else:
+            return acct
+        return None
+
+    def _deposit(self, c: cmd.Deposit, ts: int) -> None:
+        acct = self._funds_check(c)
+        if acct is None:
+            return
+        self.tx_ids.add(c.tx_id)
+        acct.balance(c.asset)[0] += c.amount
+        self.deposited[c.asset] = self.deposited.get(c.asset, 0) + c.amount
+        self._touched[acct, c.asset] = None
+        self._events.append(ev.FundsDeposited(c.account, c.asset, c.amount, c.tx_id))
+
+    def _withdraw(self, c: cmd.Withdraw, ts: int) -> None:
+        acct = self._funds_check(c)
+        if acct is None:
+            return
+        bal = acct.balances.get(c.asset)
+        if bal is None or bal[0] < c.amount:
+            self._reject(
+                c.account, "", Reject.INSUFFICIENT_FUNDS,
+                "Account has insufficient balance for requested action.",
+            )
+            return
+        self.tx_ids.add(c.tx_id)
+        bal[0] -= c.amount
+        self.withdrawn[c.asset] = self.withdrawn.get(c.asset, 0) + c.amount
+        self._touched[acct, c.asset] = None
+        self._events.append(ev.FundsWithdrawn(c.account, c.asset, c.amount, c.tx_id))
+
+    def _add_asset(self, c: cmd.AddAsset, ts: int) -> None:
+        asset = c.asset
+        if asset.code in self.assets_:
+            return self._reject(0, "", Reject.ASSET_EXISTS, f"asset {asset.code} exists")
+        if not asset.code or not 0 <= asset.precision <= 18:
+            return self._reject(0, "", Reject.INVALID_INSTRUMENT, "asset precision must be 0-18")
+        self.assets_[asset.code] = asset
+        self._events.append(ev.AssetAdded(asset))
+        return None
+
+    def _add_instrument(self, c: cmd.AddInstrument, ts: int) -> None:
+        inst = c.instrument
+        symbol = inst.symbol
+        if symbol in self.instruments_:
+            return self._reject(0, symbol, Reject.SYMBOL_EXISTS, f"symbol {symbol} exists")
+        base, quote = self.assets_.get(inst.base), self.assets_.get(inst.quote)
+        if base is None or quote is None:
+            return self._reject(0, symbol, Reject.UNKNOWN_ASSET, "unknown base or quote asset")
+        if (
+            base.precision != inst.base_precision
+            or quote.precision != inst.quote_precision
+            or inst.lot_units <= 0
+            or inst.notional_units <= 0
+            or not 0 < inst.min_price <= inst.max_price
+            or not 0 < inst.min_qty <= inst.max_qty
+        ):
+            return self._reject(0, symbol, Reject.INVALID_INSTRUMENT, "inconsistent instrument")
+        self.instruments_[symbol] = inst
+        self.books[symbol] = Book(symbol)
+        self.stops[symbol] = StopBook()
+        self._events.append(ev.InstrumentAdded(inst))
+        return None
+
+    def _halt(self, c: cmd.HaltTrading, ts: int) -> None:
+        if c.symbol not in self.instruments_:
+            return self._reject(0, c.symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol")
+        self.halted.add(c.symbol)
+        self._events.append(ev.TradingHalted(c.symbol))
+        return None
+
+    def _resume(self, c: cmd.ResumeTrading, ts: int) -> None:
+        if c.symbol not in self.instruments_:
+            return self._reject(0, c.symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol")
+        self.halted.discard(c.symbol)
+        self._events.append(ev.TradingResumed(c.symbol))
+        return None
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def instrument(self, symbol: str) -> Instrument | None:
+        return self.instruments_.get(symbol)
+
+    def instruments(self) -> list[Instrument]:
+        return list(self.instruments_.values())
+
+    def assets(self) -> list[Asset]:
+        return list(self.assets_.values())
+
+    def accounts(self) -> list[int]:
+        return sorted(self.accounts_)
+
+    def fees(self, account: int) -> tuple[int, int] | None:
+        acct = self.accounts_.get(account)
+        return None if acct is None else (acct.maker_bps, acct.taker_bps)
+
+    def is_halted(self, symbol: str) -> bool:
+        return symbol in self.halted
+
+    def last_price(self, symbol: str) -> int | None:
+        return self.last_prices.get(symbol)
+
+    def depth(
+        self, symbol: str, limit: int = 100
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """(bids, asks), best first, as (price, shown qty, order count)."""
+        book = self.books[symbol]
+        return book.depth(Side.BUY, limit), book.depth(Side.SELL, limit)
+
+    def best_bid_ask(self, symbol: str) -> tuple[int | None, int | None]:
+        book = self.books[symbol]
+        return book.best_bid(), book.best_ask()
+
+    def orders_at(self, symbol: str, side: Side, price: int) -> list[OrderView]:
+        book = self.books[symbol]
+        level = (book.bids if side is Side.BUY else book.asks).get(price)
+        return [] if level is None else [OrderView.of(o) for o in level.orders()]
+
+    def order(self, order_id: int) -> OrderView | None:
+        order = self.orders.get(order_id)
+        return None if order is None else OrderView.of(order)
+
+    def open_orders(self, account: int, symbol: str | None = None) -> list[OrderView]:
+        acct = self.accounts_.get(account)
+        if acct is None:
+            return []
+        return [
+            OrderView.of(o)
+            for o in acct.open_orders.values()
+            if symbol is None or o.symbol == symbol
+        ]
+
+    def balances(self, account: int) -> dict[str, tuple[int, int]]:
+        acct = self.accounts_.get(account)
+        if acct is None:
+            return {}
+        return {asset: (b[0], b[1]) for asset, b in sorted(acct.balances.items())}
+
+    def next_expiry(self) -> int | None:
+        heap = self.expiries
+        while heap:
+            expire_ts, oid = heap[0]
+            order = self.orders.get(oid)
+            if order is not None and order.expire_ts == expire_ts:
+                return expire_ts
+            heappop(heap)
+        return None
+
+    # -- state -------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole state as bytes; `Exchange.restore` rebuilds it exactly."""
+        return snapshot.take(self)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Exchange:
+        exchange = cls()
+        snapshot.load(exchange, data)
+        return exchange
+
+    def state_hash(self) -> str:
+        """Digest of the canonical state (the last seq excluded, so rejections keep it)."""
+        return snapshot.digest(self)
+
+    def check_invariants(self) -> None:
+        invariants.check(self)
+

@@ -1,0 +1,127 @@
+"""The engine's mutable order record. Private to the engine; shells see `OrderView` copies.
+
+`qty` is the total size in lots (0 for a market buy sized by `quote_qty`), `filled` what has
+traded, `shown` the lots currently displayed at the order's level (an iceberg shows at most
+`visible_qty` at a time), `locked` the hold still reserved for the order in its hold asset
+(quote for buys, base for sells), `hold_bps` the fee rate that hold reserved, `live`
+whether it rests in a level's queue.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from crossbook.domain.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
+
+
+class Order:
+    __slots__ = (
+        "account",
+        "client_order_id",
+        "expire_ts",
+        "filled",
+        "hold_bps",
+        "live",
+        "locked",
+        "order_id",
+        "post_only",
+        "price",
+        "qty",
+        "quote_qty",
+        "quote_spent",
+        "shown",
+        "side",
+        "status",
+        "stop_price",
+        "stp",
+        "symbol",
+        "tif",
+        "type",
+        "visible_qty",
+        "working",
+    )
+
+    def __init__(
+        self,
+        order_id: int,
+        account: int,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        qty: int,
+        price: int,
+        tif: TimeInForce,
+        quote_qty: int,
+        stop_price: int,
+        expire_ts: int,
+        post_only: bool,
+        visible_qty: int,
+        stp: StpMode,
+        client_order_id: str,
+    ) -> None:
+        self.order_id = order_id
+        self.account = account
+        self.symbol = symbol
+        self.side = side
+        self.type = type
+        self.qty = qty
+        self.price = price
+        self.tif = tif
+        self.quote_qty = quote_qty
+        self.stop_price = stop_price
+        self.expire_ts = expire_ts
+        self.post_only = post_only
+        self.visible_qty = visible_qty
+        self.stp = stp
+        self.client_order_id = client_order_id
+        self.filled = 0
+        self.quote_spent = 0
+        self.shown = 0
+        self.locked = 0
+        self.hold_bps = 0
+        self.status = OrderStatus.NEW
+        self.working = True
+        self.live = False
+
+    @property
+    def remaining(self) -> int:
+        return self.qty - self.filled
+
+    def __repr__(self) -> str:
+        return (
+            f"Order(#{self.order_id} acct={self.account} {self.side.name} {self.type.name} "
+            f"{self.filled}/{self.qty}@{self.price} shown={self.shown} {self.status.name})"
+        )
+
+
+class OrderView(msgspec.Struct, frozen=True):
+    """A read-only copy of an open order for queries."""
+
+    order_id: int
+    account: int
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: int
+    price: int
+    tif: TimeInForce
+    quote_qty: int
+    stop_price: int
+    expire_ts: int
+    post_only: bool
+    visible_qty: int
+    stp: StpMode
+    client_order_id: str
+    filled: int
+    shown: int
+    locked: int
+    status: OrderStatus
+    working: bool
+
+    @classmethod
+    def of(cls, o: Order) -> OrderView:
+        return cls(
+            o.order_id, o.account, o.symbol, o.side, o.type, o.qty, o.price, o.tif,
+            o.quote_qty, o.stop_price, o.expire_ts, o.post_only, o.visible_qty, o.stp,
+            o.client_order_id, o.filled, o.shown, o.locked, o.status, o.working,
+        )

@@ -1,0 +1,102 @@
+"""Builders for tests: a small venue with simple integer steps and funded accounts."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+from crossbook.domain import commands as cmd
+from crossbook.domain import events as ev
+from crossbook.domain.enums import OrderType, Side, StpMode, TimeInForce
+from crossbook.domain.instruments import Asset, Instrument
+from crossbook.domain.values import AccountId, Lots, Nanos, OrderId, Ticks, Units
+from crossbook.engine.exchange import Exchange
+
+BTC = Asset("BTC", 0)
+USD = Asset("USD", 0)
+SYMBOL = "BTC-USD"
+# tick 1 and lot 1 at precision 0: ticks, lots and units are the same numbers in tests
+SIMPLE = Instrument.create(SYMBOL, BTC, USD, "1", "1", max_price="1000000")
+
+ALICE, BOB, CAROL = AccountId(1), AccountId(2), AccountId(3)
+
+
+class Venue:
+    """An exchange plus a sequence counter; every call applies one command and checks."""
+
+    def __init__(self, exchange: Exchange | None = None, check: bool = True) -> None:
+        self.ex = exchange or Exchange()
+        self.seq = itertools.count(self.ex.last_seq + 1)
+        self.ts = 1_000
+        self.check = check
+        self.log: list[tuple[int, int, cmd.Command]] = []
+
+    def do(self, command: cmd.Command, ts: int | None = None) -> list[ev.Event]:
+        if ts is not None:
+            self.ts = ts
+        seq = next(self.seq)
+        self.log.append((seq, self.ts, command))
+        events = self.ex.apply(seq, self.ts, command)
+        if self.check:
+            self.ex.check_invariants()
+        return events
+
+    def place(
+        self,
+        account: int,
+        side: Side,
+        qty: int,
+        price: int = 0,
+        *,
+        type: OrderType = OrderType.LIMIT,  # noqa: A002
+        tif: TimeInForce = TimeInForce.GTC,
+        **extra: object,
+    ) -> list[ev.Event]:
+        return self.do(
+            cmd.PlaceOrder(
+                AccountId(account), SYMBOL, side, type, Lots(qty), Ticks(price), tif, **extra  # type: ignore[arg-type]
+            )
+        )
+
+    def buy(self, account: int, qty: int, price: int = 0, **kw: object) -> list[ev.Event]:
+        return self.place(account, Side.BUY, qty, price, **kw)  # type: ignore[arg-type]
+
+    def sell(self, account: int, qty: int, price: int = 0, **kw: object) -> list[ev.Event]:
+        return self.place(account, Side.SELL, qty, price, **kw)  # type: ignore[arg-type]
+
+    def cancel(self, account: int, order_id: int) -> list[ev.Event]:
+        return self.do(cmd.CancelOrder(AccountId(account), SYMBOL, OrderId(order_id)))
+
+
+def venue(
+    accounts: Iterable[int] = (ALICE, BOB, CAROL),
+    funds: int = 10**9,
+    maker_bps: int = 0,
+    taker_bps: int = 0,
+    instrument: Instrument = SIMPLE,
+) -> Venue:
+    v = Venue()
+    v.do(cmd.AddAsset(BTC))
+    v.do(cmd.AddAsset(USD))
+    v.do(cmd.AddInstrument(instrument))
+    for a in accounts:
+        v.do(cmd.CreateAccount(AccountId(a), maker_bps, taker_bps))
+        for asset in (BTC, USD):
+            v.do(cmd.Deposit(AccountId(a), asset.code, Units(funds), f"seed-{a}-{asset.code}"))
+    return v
+
+
+def of(events: list[ev.Event], kind: type) -> list:  # type: ignore[type-arg]
+    return [e for e in events if isinstance(e, kind)]
+
+
+def accepted_id(events: list[ev.Event]) -> int:
+    return int(of(events, ev.OrderAccepted)[0].order_id)
+
+
+def rejected_code(events: list[ev.Event]) -> int | None:
+    rejected = of(events, ev.OrderRejected)
+    return int(rejected[0].code) if rejected else None
+
+
+__all__ = ["ALICE", "BOB", "CAROL", "SYMBOL", "Nanos", "StpMode", "Venue", "venue"]
