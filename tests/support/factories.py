@@ -48,7 +48,7 @@ class Venue:
         qty: int,
         price: int = 0,
         *,
-        type: OrderType = OrderType.LIMIT,  # noqa: A002
+        type: OrderType = OrderType.LIMIT,
         tif: TimeInForce = TimeInForce.GTC,
         **extra: object,
     ) -> list[ev.Event]:
@@ -66,6 +66,29 @@ class Venue:
 
     def cancel(self, account: int, order_id: int) -> list[ev.Event]:
         return self.do(cmd.CancelOrder(AccountId(account), SYMBOL, OrderId(order_id)))
+
+    def cancel_all(self, account: int) -> list[ev.Event]:
+        return self.do(cmd.CancelAllOrders(AccountId(account), SYMBOL))
+
+    def amend(self, account: int, order_id: int, qty: int = 0, price: int = 0) -> list[ev.Event]:
+        amend = cmd.AmendOrder(
+            AccountId(account), SYMBOL, OrderId(order_id), "", Lots(qty), Ticks(price)
+        )
+        return self.do(amend)
+
+    def expire(self, ts: int) -> list[ev.Event]:
+        return self.do(cmd.ExpireOrders(), ts)
+
+    def balance(self, account: int, asset: str) -> tuple[int, int]:
+        """(free, locked) of one asset, (0, 0) when never touched."""
+        return self.ex.balances(account).get(asset, (0, 0))
+
+    def depth(self) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        return self.ex.depth(SYMBOL)
+
+    def queue(self, side: Side, price: int) -> list[int]:
+        """Order ids resting at one level, in priority order."""
+        return [o.order_id for o in self.ex.orders_at(SYMBOL, side, price)]
 
 
 def venue(
@@ -97,6 +120,14 @@ def accepted_id(events: list[ev.Event]) -> int:
 def rejected_code(events: list[ev.Event]) -> int | None:
     rejected = of(events, ev.OrderRejected)
     return int(rejected[0].code) if rejected else None
+
+
+def trades(events: list[ev.Event]) -> list[tuple[int, int, int, int]]:
+    """The trades of some events as (maker order id, taker order id, price, qty)."""
+    return [
+        (int(t.maker_order_id), int(t.taker_order_id), int(t.price), int(t.qty))
+        for t in of(events, ev.TradeExecuted)
+    ]
 
 
 __all__ = ["ALICE", "BOB", "CAROL", "SYMBOL", "Nanos", "StpMode", "Venue", "venue"]
