@@ -66,11 +66,10 @@ class Workload:
         return ev.BalanceChanged(AccountId(account), asset, Units(value[0]), Units(value[1]))
 
     def setup(self) -> list[Applied]:
-        out = []
-        for instrument in INSTRUMENTS:
-            out.append(
-                self._applied(cmd.AddInstrument(instrument), [ev.InstrumentAdded(instrument)])
-            )
+        out = [
+            self._applied(cmd.AddInstrument(instrument), [ev.InstrumentAdded(instrument)])
+            for instrument in INSTRUMENTS
+        ]
         for account in range(1, self.accounts + 1):
             out.append(
                 self._applied(

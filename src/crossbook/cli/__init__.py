@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from crossbook import __version__
 
 # Subcommand groups, imported lazily so that `crossbook --help` stays fast.
-GROUPS: tuple[str, ...] = ("crossbook.cli.demo",)
+GROUPS: tuple[str, ...] = ("crossbook.cli.demo", "crossbook.cli.history")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,160 @@
+"""The production history store: PostgreSQL through an asyncpg connection pool.
+
+Contract: see `store.HistoryStore`. One write is one transaction: append-only tables are
+loaded with binary COPY; order state changes, balances and candles are applied by single
+set-based statements over `unnest` arrays, so a batch costs a handful of round trips
+whatever its size. Migrations take an advisory lock so that two nodes starting together do
+not both migrate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+import asyncpg
+
+from crossbook.history.rows import (
+    FILL_COLUMNS,
+    LEDGER_COLUMNS,
+    ORDER_COLUMNS,
+    ORDER_EVENT_COLUMNS,
+    TRADE_COLUMNS,
+    Rows,
+    State,
+)
+from crossbook.history.schema import MIGRATIONS, TABLES, VERSION_TABLE
+from crossbook.history.store import (
+    CLAIM_SEQ,
+    UPSERT_INSTRUMENTS,
+    StaleWrite,
+    to_numbered,
+)
+
+_MIGRATION_LOCK: Final = 0x63626B68  # an arbitrary constant shared by every node
+
+_COPIES: Final = (
+    ("orders", ORDER_COLUMNS),
+    ("order_events", ORDER_EVENT_COLUMNS),
+    ("trades", TRADE_COLUMNS),
+    ("fills", FILL_COLUMNS),
+    ("ledger", LEDGER_COLUMNS),
+)
+_UPDATE_ORDERS: Final = """
+UPDATE orders AS o SET
+    status = COALESCE(NULLIF(u.status, 0), o.status),
+    filled = CASE WHEN u.filled < 0 THEN o.filled ELSE u.filled END,
+    price = COALESCE(NULLIF(u.price, 0), o.price),
+    qty = COALESCE(NULLIF(u.qty, 0), o.qty),
+    updated_seq = u.seq, updated_ts = u.ts
+FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::bigint[], $5::bigint[],
+            $6::bigint[], $7::bigint[], $8::bigint[])
+     AS u(symbol, order_id, status, filled, price, qty, seq, ts)
+WHERE o.symbol = u.symbol AND o.order_id = u.order_id
+"""
+_UPSERT_BALANCES: Final = """
+INSERT INTO balances (account, asset, free, locked, seq)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
+ON CONFLICT (account, asset) DO UPDATE SET
+    free = excluded.free, locked = excluded.locked, seq = excluded.seq
+"""
+_UPSERT_CANDLES: Final = """
+INSERT INTO candles (symbol, open_ts, open, high, low, close, volume, quote_volume, trades,
+                     first_trade_id, last_trade_id)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                     $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
+                     $11::bigint[])
+ON CONFLICT (symbol, open_ts) DO UPDATE SET
+    high = GREATEST(candles.high, excluded.high), low = LEAST(candles.low, excluded.low),
+    close = excluded.close, volume = candles.volume + excluded.volume,
+    quote_volume = candles.quote_volume + excluded.quote_volume,
+    trades = candles.trades + excluded.trades, last_trade_id = excluded.last_trade_id
+"""
+
+
+def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+class PostgresStore:
+    def __init__(self, dsn: str, *, pool_size: int = 4) -> None:
+        self.dsn = dsn
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("history store is not open")
+        return self._pool
+
+    async def open(self, *, target_version: int | None = None) -> None:
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=self.pool_size, command_timeout=60
+        )
+        target = len(MIGRATIONS) if target_version is None else target_version
+        async with self.pool.acquire() as con:
+            await con.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+            try:
+                await con.execute(VERSION_TABLE)
+                current = await con.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                for version in range(int(current), target):
+                    async with con.transaction():
+                        for statement in MIGRATIONS[version]:
+                            await con.execute(statement)
+                        await con.execute(
+                            "INSERT INTO schema_version (version, applied_ts) VALUES ($1, $2)",
+                            version + 1,
+                            time.time_ns(),
+                        )
+            finally:
+                await con.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def schema_version(self) -> int:
+        value = await self.pool.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        return int(value)
+
+    async def load_state(self) -> State:
+        async with self.pool.acquire() as con:
+            last_seq = await con.fetchval("SELECT last_seq FROM history_meta WHERE id = 1")
+            state = State(last_seq=int(last_seq))
+            for record in await con.fetch("SELECT account, asset, free, locked FROM balances"):
+                state.balances[(record[0], record[1])] = (record[2], record[3])
+            for record in await con.fetch("SELECT symbol, quote FROM instruments"):
+                state.quotes[record[0]] = record[1]
+        return state
+
+    async def write(self, rows: Rows) -> None:
+        async with self.pool.acquire() as con, con.transaction():
+            claimed = await con.execute(to_numbered(CLAIM_SEQ), rows.last_seq, rows.first_seq)
+            if claimed != "UPDATE 1":
+                raise StaleWrite(rows.first_seq)
+            if rows.instruments:
+                await con.executemany(to_numbered(UPSERT_INSTRUMENTS), rows.instruments)
+            for table, columns in _COPIES:
+                records = getattr(rows, table)
+                if records:
+                    await con.copy_records_to_table(table, records=records, columns=columns)
+            if rows.order_updates:
+                await con.execute(_UPDATE_ORDERS, *_columns(rows.order_updates, 8))
+            if rows.balances:
+                await con.execute(_UPSERT_BALANCES, *_columns(rows.balances, 5))
+            if rows.candles:
+                await con.execute(_UPSERT_CANDLES, *_columns(rows.candles, 11))
+
+    async def reset(self) -> None:
+        async with self.pool.acquire() as con, con.transaction():
+            await con.execute(f"TRUNCATE {', '.join(TABLES)}")
+            await con.execute("UPDATE history_meta SET last_seq = 0 WHERE id = 1")
+
+    async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        records = await self.pool.fetch(to_numbered(sql), *params)
+        return [tuple(record) for record in records]

@@ -1,0 +1,228 @@
+"""The history projector: a sequencer `Sink` that writes durable batches to a history store.
+
+Contract:
+- `on_batch` runs on the sequencer's loop and only appends to an in-memory queue: O(batch),
+  no I/O, never raises. A background task takes up to `chunk_commands` records at a time,
+  turns them into rows (`rows.build`) and writes them in one transaction with the last
+  sequence number, so every event lands exactly once: records at or below the stored
+  `last_seq` are skipped, and a write whose commit outcome was lost is refused by the store
+  (`StaleWrite`) after the projector re-reads its state.
+- If the store fails (database down, disk full), trading is unaffected: the queue keeps
+  growing, `status().lag` shows how far behind history is, and the writer retries with
+  exponential backoff, re-reading the stored state before each retry.
+- With a `catch_up` source (records after a sequence, read back from the journal), the queue
+  is bounded: past `max_pending` records it is dropped and the gap is filled from the source
+  instead, as it is on start when the database is behind the journal. Without one the queue
+  is unbounded and a database behind the journal is reported in `status().gap`.
+- `flush()` waits until everything offered has been written; `stop()` flushes (bounded by a
+  grace period) and closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+
+from crossbook.history.rows import State, build
+from crossbook.history.store import HistoryStore, StaleWrite
+from crossbook.sequencer.ports import Applied
+
+log = logging.getLogger(__name__)
+
+CatchUp = Callable[[int], Iterator[Sequence[Applied]]]
+"""Given the last projected seq, yields every later durable record in order, in batches."""
+
+
+@dataclass(frozen=True)
+class ProjectorStatus:
+    head_seq: int
+    """The newest sequence number offered to the projector."""
+    projected_seq: int
+    """The newest sequence number stored in the history database."""
+    pending: int
+    """Records queued in memory."""
+    healthy: bool
+    last_error: str
+    failures: int
+    events_written: int
+    catching_up: bool
+    gap: bool
+    """The database is behind the records offered and no catch-up source can fill the hole."""
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head_seq - self.projected_seq)
+
+
+class Projector:
+    def __init__(
+        self,
+        store: HistoryStore,
+        *,
+        catch_up: CatchUp | None = None,
+        chunk_commands: int = 20_000,
+        max_pending: int = 2_000_000,
+        retry_initial: float = 0.05,
+        retry_max: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.catch_up = catch_up
+        self.chunk_commands = chunk_commands
+        self.max_pending = max_pending
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.state = State()
+        self.head_seq = 0
+        self._pending: deque[Applied] = deque()
+        self._overflow = False
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._resync = True
+        self._healthy = True
+        self._last_error = ""
+        self._failures = 0
+        self._events_written = 0
+        self._catching_up = False
+        self.write_seconds = 0.0
+
+    # The sequencer's side: never blocks, never raises.
+    def on_batch(self, batch: Sequence[Applied]) -> None:
+        if not batch:
+            return
+        self.head_seq = batch[-1].seq
+        if self._overflow:
+            return
+        self._pending.extend(batch)
+        if self.catch_up is not None and len(self._pending) > self.max_pending:
+            self._pending.clear()
+            self._overflow = True
+        self._wake.set()
+
+    def status(self) -> ProjectorStatus:
+        gap = self.catch_up is None and bool(self._pending) and (
+            self._pending[0].seq > self.state.last_seq + 1
+        )  # fmt: skip
+        return ProjectorStatus(
+            head_seq=max(self.head_seq, self.state.last_seq),
+            projected_seq=self.state.last_seq,
+            pending=len(self._pending),
+            healthy=self._healthy,
+            last_error=self._last_error,
+            failures=self._failures,
+            events_written=self._events_written,
+            catching_up=self._catching_up,
+            gap=gap,
+        )
+
+    async def start(self) -> None:
+        await self.store.open()
+        self.state = await self.store.load_state()
+        self._resync = False
+        self._task = asyncio.create_task(self._run(), name="history-projector")
+
+    async def flush(self) -> None:
+        """Wait until everything offered is stored (wrap in `asyncio.timeout` to bound it)."""
+        while self.state.last_seq < self.head_seq:
+            self._progress.clear()
+            await self._progress.wait()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Flush for at most `grace` seconds, then stop writing and close the store."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self.flush()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.store.close()
+
+    def _needs_catch_up(self) -> bool:
+        if self.catch_up is None:
+            return False
+        if self._overflow:
+            return True
+        if self._pending:
+            return self._pending[0].seq > self.state.last_seq + 1
+        return self.head_seq > self.state.last_seq
+
+    async def _run(self) -> None:
+        delay = self.retry_initial
+        while True:
+            try:
+                if self._resync:
+                    self.state = await self.store.load_state()
+                    self._resync = False
+                if self._needs_catch_up():
+                    await self._catch_up()
+                elif self._pending:
+                    await self._write_chunk()
+                else:
+                    self._progress.set()
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                self._healthy, delay = True, self.retry_initial
+            except asyncio.CancelledError:
+                raise
+            except StaleWrite:
+                self._resync = True
+            except Exception as exc:  # any store failure: keep the queue, retry
+                self._resync = True
+                self._healthy = False
+                self._failures += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("history write failed, retrying in %.2fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+
+    async def _write_chunk(self) -> None:
+        pending = self._pending
+        count = min(len(pending), self.chunk_commands)
+        chunk = list(islice(pending, 0, count))
+        await self._write(chunk)
+        for _ in range(count):
+            pending.popleft()
+
+    async def _write(self, chunk: Sequence[Applied]) -> None:
+        rows = build(chunk, self.state)
+        if rows.first_seq:
+            started = time.perf_counter()
+            await self.store.write(rows)
+            self.write_seconds += time.perf_counter() - started
+            self.state.commit(rows)
+            self._events_written += rows.events
+        self._progress.set()
+
+    async def _catch_up(self) -> None:
+        assert self.catch_up is not None
+        before = self.state.last_seq
+        self._catching_up = True
+        self._overflow = False
+        try:
+            source = self.catch_up(self.state.last_seq)
+            buffer: list[Applied] = []
+            while True:
+                batch = await asyncio.to_thread(next, source, None)
+                if batch is None:
+                    break
+                buffer.extend(batch)
+                if len(buffer) >= self.chunk_commands:
+                    await self._write(buffer)
+                    buffer = []
+            if buffer:
+                await self._write(buffer)
+        finally:
+            self._catching_up = False
+        while self._pending and self._pending[0].seq <= self.state.last_seq:
+            self._pending.popleft()
+        if self.state.last_seq == before and self._needs_catch_up():
+            raise RuntimeError(f"catch-up source has nothing after seq {before}")

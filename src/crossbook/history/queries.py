@@ -1,0 +1,320 @@
+"""Read queries over any `HistoryStore`: orders, fills, trades, the ledger and candles.
+
+Contract:
+- Times are nanoseconds since the epoch; `start` is inclusive, `end` exclusive; `None`
+  means unbounded. Results are in ascending order of their key.
+- Pagination is by key, never by offset: pass the last key you saw plus one as `from_id`
+  (orders: order id, fills and trades: trade id, ledger: seq). `limit` is capped at
+  `MAX_LIMIT`.
+- Every amount comes back as the integer that was stored (ticks, lots, asset units); the
+  API edge renders decimals with the instrument.
+- `candles` serves any interval: multiples of a minute are merged from the stored one-minute
+  candles, other intervals are computed from trades. Buckets are aligned to the epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+
+from crossbook.history.rows import (
+    CANDLE_COLUMNS,
+    CANDLE_NS,
+    FILL_COLUMNS,
+    LEDGER_COLUMNS,
+    ORDER_COLUMNS,
+    ORDER_EVENT_COLUMNS,
+    TRADE_COLUMNS,
+)
+from crossbook.history.store import HistoryStore
+
+MAX_LIMIT: Final = 1000
+
+
+class OrderRecord(msgspec.Struct, frozen=True):
+    order_id: int
+    account: int
+    symbol: str
+    side: int
+    type: int
+    tif: int
+    price: int
+    qty: int
+    quote_qty: int
+    stop_price: int
+    expire_ts: int
+    post_only: int
+    visible_qty: int
+    stp: int
+    client_order_id: str
+    status: int
+    filled: int
+    created_seq: int
+    created_ts: int
+    updated_seq: int
+    updated_ts: int
+
+
+class OrderEventRecord(msgspec.Struct, frozen=True):
+    seq: int
+    idx: int
+    leg: int
+    ts: int
+    order_id: int
+    account: int
+    symbol: str
+    kind: int
+    status: int
+    filled: int
+    price: int
+    qty: int
+    trade_id: int
+    detail: int
+
+
+class TradeRecord(msgspec.Struct, frozen=True):
+    trade_id: int
+    seq: int
+    idx: int
+    ts: int
+    symbol: str
+    price: int
+    qty: int
+    quote_qty: int
+    taker_side: int
+    maker_order_id: int
+    maker_account: int
+    maker_fee: int
+    taker_order_id: int
+    taker_account: int
+    taker_fee: int
+
+
+class FillRecord(msgspec.Struct, frozen=True):
+    seq: int
+    idx: int
+    leg: int
+    ts: int
+    trade_id: int
+    account: int
+    order_id: int
+    symbol: str
+    side: int
+    liquidity: int
+    price: int
+    qty: int
+    quote_qty: int
+    fee: int
+    fee_asset: str
+
+
+class LedgerRecord(msgspec.Struct, frozen=True):
+    seq: int
+    idx: int
+    ts: int
+    account: int
+    asset: str
+    free: int
+    locked: int
+    delta_free: int
+    delta_locked: int
+    cause: str
+    ref: str
+
+
+class Candle(msgspec.Struct, frozen=True):
+    symbol: str
+    open_ts: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    quote_volume: int
+    trades: int
+    first_trade_id: int
+    last_trade_id: int
+
+
+def _where(filters: list[tuple[str, object | None]]) -> tuple[str, list[object]]:
+    clauses, params = [], []
+    for clause, value in filters:
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def _limit(limit: int) -> int:
+    return max(1, min(limit, MAX_LIMIT))
+
+
+async def _select(
+    store: HistoryStore,
+    table: str,
+    columns: Sequence[str],
+    filters: list[tuple[str, object | None]],
+    *,
+    order: str,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    where, params = _where(filters)
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where} ORDER BY {order} LIMIT ?"
+    return await store.fetch(sql, [*params, _limit(limit)])
+
+
+async def orders(
+    store: HistoryStore,
+    account: int,
+    *,
+    symbol: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    from_id: int | None = None,
+    limit: int = 500,
+) -> list[OrderRecord]:
+    """An account's orders in their latest state, by order id (Binance `allOrders`)."""
+    rows = await _select(
+        store, "orders", ORDER_COLUMNS,
+        [("account = ?", account), ("symbol = ?", symbol), ("created_ts >= ?", start),
+         ("created_ts < ?", end), ("order_id >= ?", from_id)],
+        order="order_id, symbol", limit=limit,
+    )  # fmt: skip
+    return [OrderRecord(*row) for row in rows]
+
+
+async def order_events(store: HistoryStore, symbol: str, order_id: int) -> list[OrderEventRecord]:
+    """Every state change of one order, oldest first."""
+    rows = await _select(
+        store, "order_events", ORDER_EVENT_COLUMNS,
+        [("symbol = ?", symbol), ("order_id = ?", order_id)],
+        order="seq, idx, leg", limit=MAX_LIMIT,
+    )  # fmt: skip
+    return [OrderEventRecord(*row) for row in rows]
+
+
+async def fills(
+    store: HistoryStore,
+    account: int,
+    *,
+    symbol: str | None = None,
+    order_id: int | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    from_id: int | None = None,
+    limit: int = 500,
+) -> list[FillRecord]:
+    """An account's fills with their fees, by trade id (Binance `myTrades`)."""
+    rows = await _select(
+        store, "fills", FILL_COLUMNS,
+        [("account = ?", account), ("symbol = ?", symbol), ("order_id = ?", order_id),
+         ("ts >= ?", start), ("ts < ?", end), ("trade_id >= ?", from_id)],
+        order="seq, idx, leg", limit=limit,
+    )  # fmt: skip
+    return [FillRecord(*row) for row in rows]
+
+
+async def trades(
+    store: HistoryStore,
+    symbol: str,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    from_id: int | None = None,
+    limit: int = 500,
+) -> list[TradeRecord]:
+    """A symbol's public trades, by trade id."""
+    rows = await _select(
+        store, "trades", TRADE_COLUMNS,
+        [("symbol = ?", symbol), ("ts >= ?", start), ("ts < ?", end), ("trade_id >= ?", from_id)],
+        order="trade_id", limit=limit,
+    )  # fmt: skip
+    return [TradeRecord(*row) for row in rows]
+
+
+async def ledger(
+    store: HistoryStore,
+    account: int,
+    *,
+    asset: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    from_seq: int | None = None,
+    limit: int = 500,
+) -> list[LedgerRecord]:
+    """An account's balance changes with their causes, oldest first."""
+    rows = await _select(
+        store, "ledger", LEDGER_COLUMNS,
+        [("account = ?", account), ("asset = ?", asset), ("ts >= ?", start), ("ts < ?", end),
+         ("seq >= ?", from_seq)],
+        order="seq, idx", limit=limit,
+    )  # fmt: skip
+    return [LedgerRecord(*row) for row in rows]
+
+
+def merge(candles: Sequence[Candle], interval: int) -> list[Candle]:
+    """Merge ascending candles (or one-trade candles) into buckets of `interval` ns."""
+    out: list[Candle] = []
+    for c in candles:
+        bucket = c.open_ts - c.open_ts % interval
+        last = out[-1] if out else None
+        if last is None or last.open_ts != bucket or last.symbol != c.symbol:
+            out.append(msgspec.structs.replace(c, open_ts=bucket))
+            continue
+        out[-1] = msgspec.structs.replace(
+            last,
+            high=max(last.high, c.high),
+            low=min(last.low, c.low),
+            close=c.close,
+            volume=last.volume + c.volume,
+            quote_volume=last.quote_volume + c.quote_volume,
+            trades=last.trades + c.trades,
+            last_trade_id=c.last_trade_id,
+        )
+    return out
+
+
+async def candles(
+    store: HistoryStore,
+    symbol: str,
+    interval: int,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    limit: int = 500,
+) -> list[Candle]:
+    """Candles of `interval` ns that had trades, oldest first (Binance `klines`)."""
+    if interval <= 0:
+        raise ValueError("interval must be positive")
+    limit = _limit(limit)
+    start = None if start is None else start - start % interval
+    if interval % CANDLE_NS == 0:
+        source_limit = limit * (interval // CANDLE_NS)
+        query = _range("candles", CANDLE_COLUMNS, "open_ts", symbol, (start, end), source_limit)
+        rows = await store.fetch(*query)
+        parts = [Candle(*row) for row in rows]
+    else:
+        columns = ("symbol", "ts", "price", "price", "price", "price", "qty", "quote_qty", "1",
+                   "trade_id", "trade_id")  # fmt: skip
+        rows = await store.fetch(*_range("trades", columns, "ts", symbol, (start, end), None))
+        parts = [Candle(*row) for row in rows]
+    return merge(parts, interval)[:limit]
+
+
+def _range(
+    table: str,
+    columns: Sequence[str],
+    key: str,
+    symbol: str,
+    span: tuple[int | None, int | None],
+    limit: int | None,
+) -> tuple[str, list[object]]:
+    start, end = span
+    where, params = _where([("symbol = ?", symbol), (f"{key} >= ?", start), (f"{key} < ?", end)])
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where} ORDER BY {key}"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params

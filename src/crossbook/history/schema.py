@@ -1,0 +1,196 @@
+"""The history schema as an ordered list of migrations, shared by SQLite and PostgreSQL.
+
+Contract:
+- `MIGRATIONS[i]` takes a database from version `i` to `i + 1`. A store applies every
+  migration past the version recorded in `schema_version`, each in its own transaction, on
+  open. Never edit a released migration: append a new one.
+- The SQL is the common subset of both dialects (BIGINT, TEXT, window-free aggregates,
+  `ON CONFLICT`), so one text serves both stores.
+- `history_meta.last_seq` is the last sequence number whose events are in the tables; it is
+  written in the same transaction as the rows, which is what makes projection exactly-once.
+
+Version 1 holds orders (current state and every change), trades, fills, the balance ledger
+and current balances. Version 2 adds instruments, one-minute candles (backfilled from the
+trades already stored) and the indexes the account queries use.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+_V1: Final = (
+    """CREATE TABLE history_meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_seq BIGINT NOT NULL
+    )""",
+    "INSERT INTO history_meta (id, last_seq) VALUES (1, 0)",
+    """CREATE TABLE orders (
+        symbol TEXT NOT NULL,
+        order_id BIGINT NOT NULL,
+        account BIGINT NOT NULL,
+        side SMALLINT NOT NULL,
+        type SMALLINT NOT NULL,
+        tif SMALLINT NOT NULL,
+        price BIGINT NOT NULL,
+        qty BIGINT NOT NULL,
+        quote_qty BIGINT NOT NULL,
+        stop_price BIGINT NOT NULL,
+        expire_ts BIGINT NOT NULL,
+        post_only SMALLINT NOT NULL,
+        visible_qty BIGINT NOT NULL,
+        stp SMALLINT NOT NULL,
+        client_order_id TEXT NOT NULL,
+        status SMALLINT NOT NULL,
+        filled BIGINT NOT NULL,
+        created_seq BIGINT NOT NULL,
+        created_ts BIGINT NOT NULL,
+        updated_seq BIGINT NOT NULL,
+        updated_ts BIGINT NOT NULL,
+        PRIMARY KEY (symbol, order_id)
+    )""",
+    """CREATE TABLE order_events (
+        seq BIGINT NOT NULL,
+        idx INTEGER NOT NULL,
+        leg SMALLINT NOT NULL,
+        ts BIGINT NOT NULL,
+        order_id BIGINT NOT NULL,
+        account BIGINT NOT NULL,
+        symbol TEXT NOT NULL,
+        kind SMALLINT NOT NULL,
+        status SMALLINT NOT NULL,
+        filled BIGINT NOT NULL,
+        price BIGINT NOT NULL,
+        qty BIGINT NOT NULL,
+        trade_id BIGINT NOT NULL,
+        detail BIGINT NOT NULL,
+        PRIMARY KEY (seq, idx, leg)
+    )""",
+    """CREATE TABLE trades (
+        trade_id BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        idx INTEGER NOT NULL,
+        ts BIGINT NOT NULL,
+        symbol TEXT NOT NULL,
+        price BIGINT NOT NULL,
+        qty BIGINT NOT NULL,
+        quote_qty BIGINT NOT NULL,
+        taker_side SMALLINT NOT NULL,
+        maker_order_id BIGINT NOT NULL,
+        maker_account BIGINT NOT NULL,
+        maker_fee BIGINT NOT NULL,
+        taker_order_id BIGINT NOT NULL,
+        taker_account BIGINT NOT NULL,
+        taker_fee BIGINT NOT NULL,
+        PRIMARY KEY (symbol, trade_id)
+    )""",
+    """CREATE TABLE fills (
+        seq BIGINT NOT NULL,
+        idx INTEGER NOT NULL,
+        leg SMALLINT NOT NULL,
+        ts BIGINT NOT NULL,
+        trade_id BIGINT NOT NULL,
+        account BIGINT NOT NULL,
+        order_id BIGINT NOT NULL,
+        symbol TEXT NOT NULL,
+        side SMALLINT NOT NULL,
+        liquidity SMALLINT NOT NULL,
+        price BIGINT NOT NULL,
+        qty BIGINT NOT NULL,
+        quote_qty BIGINT NOT NULL,
+        fee BIGINT NOT NULL,
+        fee_asset TEXT NOT NULL,
+        PRIMARY KEY (seq, idx, leg)
+    )""",
+    """CREATE TABLE ledger (
+        seq BIGINT NOT NULL,
+        idx INTEGER NOT NULL,
+        ts BIGINT NOT NULL,
+        account BIGINT NOT NULL,
+        asset TEXT NOT NULL,
+        free BIGINT NOT NULL,
+        locked BIGINT NOT NULL,
+        delta_free BIGINT NOT NULL,
+        delta_locked BIGINT NOT NULL,
+        cause TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        PRIMARY KEY (seq, idx)
+    )""",
+    """CREATE TABLE balances (
+        account BIGINT NOT NULL,
+        asset TEXT NOT NULL,
+        free BIGINT NOT NULL,
+        locked BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (account, asset)
+    )""",
+)
+
+_V2: Final = (
+    """CREATE TABLE instruments (
+        symbol TEXT PRIMARY KEY,
+        base TEXT NOT NULL,
+        quote TEXT NOT NULL,
+        tick_size TEXT NOT NULL,
+        lot_size TEXT NOT NULL,
+        base_precision INTEGER NOT NULL,
+        quote_precision INTEGER NOT NULL,
+        lot_units BIGINT NOT NULL,
+        notional_units BIGINT NOT NULL,
+        seq BIGINT NOT NULL
+    )""",
+    """CREATE TABLE candles (
+        symbol TEXT NOT NULL,
+        open_ts BIGINT NOT NULL,
+        open BIGINT NOT NULL,
+        high BIGINT NOT NULL,
+        low BIGINT NOT NULL,
+        close BIGINT NOT NULL,
+        volume BIGINT NOT NULL,
+        quote_volume BIGINT NOT NULL,
+        trades BIGINT NOT NULL,
+        first_trade_id BIGINT NOT NULL,
+        last_trade_id BIGINT NOT NULL,
+        PRIMARY KEY (symbol, open_ts)
+    )""",
+    """INSERT INTO candles (symbol, open_ts, open, high, low, close, volume, quote_volume,
+                            trades, first_trade_id, last_trade_id)
+    SELECT g.symbol, g.open_ts, o.price, g.high, g.low, c.price, g.volume, g.quote_volume,
+           g.trades, g.first_trade_id, g.last_trade_id
+    FROM (SELECT symbol, ts - ts % 60000000000 AS open_ts, MAX(price) AS high,
+                 MIN(price) AS low, SUM(qty) AS volume, SUM(quote_qty) AS quote_volume,
+                 COUNT(*) AS trades, MIN(trade_id) AS first_trade_id,
+                 MAX(trade_id) AS last_trade_id
+          FROM trades GROUP BY symbol, ts - ts % 60000000000) AS g
+    JOIN trades AS o ON o.symbol = g.symbol AND o.trade_id = g.first_trade_id
+    JOIN trades AS c ON c.symbol = g.symbol AND c.trade_id = g.last_trade_id""",
+    "CREATE INDEX orders_account_ts ON orders (account, created_ts)",
+    "CREATE INDEX order_events_order ON order_events (symbol, order_id, seq)",
+    "CREATE INDEX trades_symbol_ts ON trades (symbol, ts)",
+    "CREATE INDEX fills_account_ts ON fills (account, ts)",
+    "CREATE INDEX ledger_account_ts ON ledger (account, ts)",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
+"""Statements of each migration, oldest first; the schema version is how many ran."""
+
+VERSION_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version INTEGER NOT NULL, applied_ts BIGINT NOT NULL)"
+)
+
+TABLES: Final = (
+    "orders", "order_events", "trades", "fills", "ledger", "balances", "instruments", "candles",
+)  # fmt: skip
+"""Every projected table, for checks that compare two databases."""
+
+ORDER_KEYS: Final = {
+    "orders": "symbol, order_id",
+    "order_events": "seq, idx, leg",
+    "trades": "symbol, trade_id",
+    "fills": "seq, idx, leg",
+    "ledger": "seq, idx",
+    "balances": "account, asset",
+    "instruments": "symbol",
+    "candles": "symbol, open_ts",
+}
+"""A total order of each table's rows (its primary key)."""
