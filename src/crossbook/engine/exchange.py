@@ -30,6 +30,8 @@ from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
 
+import msgspec
+
 from crossbook.domain import commands as cmd
 from crossbook.domain import events as ev
 from crossbook.domain.enums import CloseReason, OrderType, Side, StpMode, TimeInForce
@@ -37,6 +39,7 @@ from crossbook.domain.instruments import Asset, Instrument
 from crossbook.domain.rejects import Reject
 from crossbook.domain.values import AccountId, Lots, OrderId, Ticks, TradeId, Units
 from crossbook.engine import invariants, snapshot
+from crossbook.engine.access import ApiKey, check_create
 from crossbook.engine.accounts import Account, hold_fee, valid_fees
 from crossbook.engine.book import FILL, STOP_BUDGET, STOP_STP_TAKER, STP_EXPIRE_MAKER, Book
 from crossbook.engine.book import fee_of as _fee
@@ -72,6 +75,7 @@ class Exchange:
         self.next_order_id = 1
         self.next_trade_id = 1
         self.last_seq = 0
+        self.api_keys_: dict[str, ApiKey] = {}
         self._events: list[ev.Event] = []
         self._touched: dict[tuple[Account, str], None] = {}
         self._dirty: dict[str, Book] = {}
@@ -97,6 +101,8 @@ class Exchange:
             cmd.AddInstrument: self._add_instrument,
             cmd.HaltTrading: self._halt,
             cmd.ResumeTrading: self._resume,
+            cmd.CreateApiKey: self._create_api_key,
+            cmd.RevokeApiKey: self._revoke_api_key,
         }
 
     # -- the one entry point ---------------------------------------------------------------
@@ -270,9 +276,6 @@ class Exchange:
             self._close(order, Step.EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
         elif not market and order.tif in _RESTING_TIF:
             book.insert(order)
-        elif order.quote_qty and stop == STOP_BUDGET and order.filled:
-            order.status = advance(order.status, Step.FILL)
-            self._finish(order)
         else:
             reason = CloseReason.IOC_REMAINDER if not market else CloseReason.NO_LIQUIDITY
             if stop == STOP_BUDGET:
@@ -321,7 +324,10 @@ class Exchange:
         touched[seller_acct, quote] = None
         maker_done = maker.filled == maker.qty
         maker.status = advance(maker.status, Step.FILL if maker_done else Step.PARTIAL_FILL)
-        taker_done = bool(taker.qty) and taker.filled == taker.qty
+        if taker.qty:
+            taker_done = taker.filled == taker.qty
+        else:  # sized by quote: spent once the rest buys no lot even at this (best) price
+            taker_done = taker.quote_qty - taker.quote_spent < price * inst.notional_units
         taker.status = advance(taker.status, Step.FILL if taker_done else Step.PARTIAL_FILL)
         trade_id = self.next_trade_id
         self.next_trade_id = trade_id + 1
@@ -683,7 +689,27 @@ class Exchange:
         self._events.append(ev.TradingResumed(c.symbol))
         return None
 
+    def _create_api_key(self, c: cmd.CreateApiKey, ts: int) -> None:
+        problem = check_create(c, self.api_keys_, self.accounts_)
+        if problem:
+            return self._reject(c.account, "", *problem)
+        self.api_keys_[c.key] = ApiKey(c.key, c.secret, c.account, c.permissions, c.label, ts)
+        self._events.append(ev.ApiKeyCreated(c.key, c.account, c.permissions, c.label))
+        return None
+
+    def _revoke_api_key(self, c: cmd.RevokeApiKey, ts: int) -> None:
+        key = self.api_keys_.get(c.key)
+        if key is None or key.revoked:
+            return self._reject(0, "", Reject.UNKNOWN_API_KEY, "unknown or revoked key")
+        self.api_keys_[c.key] = msgspec.structs.replace(key, revoked=True)
+        self._events.append(ev.ApiKeyRevoked(c.key, AccountId(key.account)))
+        return None
+
     # -- queries ---------------------------------------------------------------------------
+
+    def api_keys(self) -> list[ApiKey]:
+        """Every key ever created (revoked ones flagged), in creation order."""
+        return list(self.api_keys_.values())
 
     def instrument(self, symbol: str) -> Instrument | None:
         return self.instruments_.get(symbol)
