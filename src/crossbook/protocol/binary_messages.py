@@ -382,11 +382,11 @@ Report = Union[
     TriggeredReport,
     CancelAllReport,
 ]
-CLIENT_MESSAGES: Final = frozenset(
+CLIENT_MESSAGES: Final[frozenset[type[Message]]] = frozenset(
     {Login, Logout, Heartbeat, ResendRequest, NewOrder, Cancel, Amend, CancelAll}
 )
 """What a server accepts."""
-SERVER_MESSAGES: Final = frozenset(
+SERVER_MESSAGES: Final[frozenset[type[Message]]] = frozenset(
     {
         LoginAccepted,
         LoginRejected,

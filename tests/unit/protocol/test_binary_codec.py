@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crossbook.domain.enums import OrderType, Side
+from crossbook.domain.enums import OrderType, Side, StpMode, TimeInForce
 from crossbook.domain.rejects import Reject
 from crossbook.protocol.binary import (
     CODECS,
@@ -42,7 +42,7 @@ from crossbook.protocol.binary_messages import (
 
 _UINT = {"u8": 8, "u16": 16, "u32": 32, "u64": 64}
 _ASCII = st.characters(min_codepoint=1, max_codepoint=127)
-_TEXT = st.characters(blacklist_categories=("Cs",), blacklist_characters="\0")
+_TEXT = st.characters(exclude_categories=["Cs"], exclude_characters="\0")
 
 
 def field_values(kind: Kind) -> st.SearchStrategy[Any]:
@@ -190,7 +190,25 @@ def test_partial_header_and_body_are_held() -> None:
 def test_direction_filter() -> None:
     server_side = FrameDecoder(accept=CLIENT_MESSAGES)
     report = AcceptedReport(
-        *(0, 0, 0, 0, 0, "X", Side.BUY, OrderType.LIMIT, 1, 1, 1, 0, 0, 0, False, 0, 0, True, "")
+        0,
+        0,
+        0,
+        0,
+        0,
+        "X",
+        Side.BUY,
+        OrderType.LIMIT,
+        1,
+        1,
+        TimeInForce.GTC,
+        0,
+        0,
+        0,
+        False,
+        0,
+        StpMode.NONE,
+        True,
+        "",
     )
     _, error = server_side.feed(encode(report))
     assert error is not None
