@@ -2,26 +2,28 @@
 
 Contract: every price is an integer number of ticks, every size an integer number of lots,
 every balance an integer number of the asset's smallest units. Floats never carry money.
-`NewType` keeps these apart for the type checker at no run-time cost.
+They are type aliases of `int`, named for the reader: a `typing.NewType` would cost a Python
+call per construction on the hot path (about 0.25 us on CPython 3.11), more than a whole
+book insertion, so the names document intent and the tests hold the units apart.
 """
 
-from typing import NewType
+from typing import TypeAlias
 
-Ticks = NewType("Ticks", int)
+Ticks: TypeAlias = int
 """A price as a whole number of the instrument's tick size."""
 
-Lots = NewType("Lots", int)
+Lots: TypeAlias = int
 """A size as a whole number of the instrument's lot size."""
 
-Units = NewType("Units", int)
+Units: TypeAlias = int
 """An amount of an asset in its smallest unit (10**-precision)."""
 
-Seq = NewType("Seq", int)
+Seq: TypeAlias = int
 """The sequencer's position of a command in the one ordered log (starts at 1)."""
 
-Nanos = NewType("Nanos", int)
+Nanos: TypeAlias = int
 """Nanoseconds since the Unix epoch, stamped by the sequencer; the core never reads a clock."""
 
-OrderId = NewType("OrderId", int)
-AccountId = NewType("AccountId", int)
-TradeId = NewType("TradeId", int)
+OrderId: TypeAlias = int
+AccountId: TypeAlias = int
+TradeId: TypeAlias = int

@@ -37,6 +37,7 @@ STOP_STP_TAKER = 1
 STOP_BUDGET = 2
 """The taker cannot afford another lot at the next price."""
 
+BUY = Side.BUY
 Report = Callable[[int, Order, int, int], None]
 _UNLIMITED = 1 << 62
 
@@ -75,7 +76,7 @@ class Book:
     def insert(self, order: Order) -> None:
         """Rest an order at the back of its price level."""
         price = order.price
-        if order.side is Side.BUY:
+        if order.side is BUY:
             levels, prices, dirty = self.bids, self.bid_prices, self.dirty_bids
         else:
             levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
@@ -92,7 +93,7 @@ class Book:
     def remove(self, order: Order) -> None:
         """Take a resting order out of the book."""
         price = order.price
-        if order.side is Side.BUY:
+        if order.side is BUY:
             levels, prices, dirty = self.bids, self.bid_prices, self.dirty_bids
         else:
             levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
@@ -105,9 +106,9 @@ class Book:
 
     def reduce(self, order: Order, lots: int) -> None:
         """Shrink a resting order's total size in place, keeping its queue position."""
-        level = (self.bids if order.side is Side.BUY else self.asks)[order.price]
+        level = (self.bids if order.side is BUY else self.asks)[order.price]
         _shrink(level, order, lots)
-        (self.dirty_bids if order.side is Side.BUY else self.dirty_asks).add(order.price)
+        (self.dirty_bids if order.side is BUY else self.dirty_asks).add(order.price)
 
     # -- matching ------------------------------------------------------------------------
 
@@ -127,7 +128,7 @@ class Book:
         taker fee at `fee_bps`. Updates `taker.filled` and `taker.quote_spent`. Returns why it
         stopped early (`STOP_*`) or 0.
         """
-        buy = taker.side is Side.BUY
+        buy = taker.side is BUY
         if buy:
             levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
         else:
@@ -224,16 +225,16 @@ class Book:
 
     def crosses(self, side: Side, price: int) -> bool:
         """Would a limit order at `price` take liquidity right now?"""
-        if side is Side.BUY:
+        if side is BUY:
             return bool(self.ask_prices) and self.ask_prices[0] <= price
         return bool(self.bid_prices) and self.bid_prices[-1] >= price
 
     def has_liquidity(self, side: Side) -> bool:
         """Is there anything on the side a taker of `side` would hit?"""
-        return bool(self.ask_prices if side is Side.BUY else self.bid_prices)
+        return bool(self.ask_prices if side is BUY else self.bid_prices)
 
     def _walk(self, side: Side, limit: int) -> list[Level]:
-        if side is Side.BUY:
+        if side is BUY:
             prices, levels = self.ask_prices, self.asks
             chosen = prices if not limit else prices[: bisect_left(prices, limit + 1)]
         else:
@@ -281,7 +282,7 @@ class Book:
 
     def depth(self, side: Side, limit: int) -> list[tuple[int, int, int]]:
         """Top `limit` levels of a side, best first, as (price, shown qty, order count)."""
-        if side is Side.BUY:
+        if side is BUY:
             prices, levels = self.bid_prices[::-1][:limit], self.bids
         else:
             prices, levels = self.ask_prices[:limit], self.asks

@@ -17,6 +17,8 @@ Problem = tuple[Reject, str] | None
 
 CLIENT_ORDER_ID = re.compile(r"[.A-Za-z0-9:/_-]{1,36}")
 _LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+_FIRST_STOP = int(OrderType.STOP_LOSS)
+_GTD, _IOC, _FOK = TimeInForce.GTD, TimeInForce.IOC, TimeInForce.FOK
 
 
 def check_client_order_id(client_order_id: str) -> Problem:
@@ -47,13 +49,14 @@ def check_order(c: PlaceOrder, inst: Instrument, ts: int) -> Problem:
         return problem
     typ = c.type
     limit_priced = typ in _LIMIT_TYPES
+    is_stop = typ >= _FIRST_STOP
     if limit_priced:
         problem = check_price(inst, c.price)
     elif c.price:
         problem = Reject.INVALID_ORDER_PARAMETERS, "market orders take no price"
     if problem:
         return problem
-    if typ.is_stop:
+    if is_stop:
         problem = check_price(inst, c.stop_price)
         if problem:
             return problem[0], "stop price: " + problem[1]
@@ -75,17 +78,17 @@ def check_order(c: PlaceOrder, inst: Instrument, ts: int) -> Problem:
         if limit_priced and inst.notional(c.price, c.qty) < inst.min_notional:
             return Reject.BELOW_MIN_NOTIONAL, "notional below the instrument's minimum"
     tif = c.tif
-    if tif is TimeInForce.GTD:
+    if tif is _GTD:
         if not limit_priced:
             return Reject.INVALID_ORDER_PARAMETERS, "GTD is for limit orders"
         if c.expire_ts <= ts:
             return Reject.INVALID_EXPIRE_TIME, "expire time must be in the future"
     elif c.expire_ts:
         return Reject.INVALID_ORDER_PARAMETERS, "an expire time needs time in force GTD"
-    if c.post_only and (typ is not OrderType.LIMIT or tif in (TimeInForce.IOC, TimeInForce.FOK)):
+    if c.post_only and (typ is not OrderType.LIMIT or tif in (_IOC, _FOK)):
         return Reject.INVALID_ORDER_PARAMETERS, "post-only is for GTC or GTD limit orders"
     if c.visible_qty:
-        if not limit_priced or tif in (TimeInForce.IOC, TimeInForce.FOK):
+        if not limit_priced or tif in (_IOC, _FOK):
             return Reject.INVALID_ORDER_PARAMETERS, "iceberg is for GTC or GTD limit orders"
         if not 0 < c.visible_qty < c.qty or c.visible_qty < inst.min_qty:
             return Reject.INVALID_QUANTITY, "iceberg visible quantity must be below the total"

@@ -1,0 +1,162 @@
+"""Engine benchmark: the matching core alone and the full `Exchange.apply`.
+
+    python bench/engine_throughput.py [--commands N] [--repeat R] [--seed S]
+
+Workload: bench/workload.py `engine_mix` (about 60% limit, 30% cancel, 10% market, ~2,000
+resting orders), one symbol and ten. Commands are built before timing; GC stays on.
+Throughput: R timed runs over the whole list, median and spread reported. Latency: one more
+run timing each command with perf_counter_ns (the timer's own cost is included, so these
+percentiles are slightly pessimistic). Writes bench/results/engine-<utc>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workload import Workload, engine_mix  # noqa: E402
+
+from crossbook.domain import commands as cmd  # noqa: E402
+from crossbook.domain.enums import OrderType, Side  # noqa: E402
+from crossbook.engine.book import Book  # noqa: E402
+from crossbook.engine.exchange import Exchange  # noqa: E402
+from crossbook.engine.order import Order  # noqa: E402
+
+
+def fresh(w: Workload) -> Exchange:
+    ex = Exchange()
+    for i, c in enumerate(w.setup, 1):
+        ex.apply(i, i, c)
+    return ex
+
+
+def run_exchange(w: Workload) -> float:
+    ex = fresh(w)
+    apply = ex.apply
+    seq = len(w.setup)
+    t0 = time.perf_counter()
+    for c in w.commands:
+        seq += 1
+        apply(seq, seq, c)
+    return time.perf_counter() - t0
+
+
+def latencies_exchange(w: Workload) -> list[int]:
+    ex = fresh(w)
+    apply = ex.apply
+    clock = time.perf_counter_ns
+    seq = len(w.setup)
+    out = []
+    for c in w.commands:
+        seq += 1
+        t0 = clock()
+        apply(seq, seq, c)
+        out.append(clock() - t0)
+    return out
+
+
+def _noop(kind: int, maker: Order, price: int, lots: int) -> None:
+    pass
+
+
+def core_ops(w: Workload) -> list[tuple[int, object]]:
+    """The workload as bare book operations: (0, Order) place, (1, order_id) cancel."""
+    ops: list[tuple[int, object]] = []
+    next_id = 1
+    for c in w.commands:
+        if isinstance(c, cmd.PlaceOrder):
+            ops.append((0, (next_id, c)))
+            next_id += 1
+        elif isinstance(c, cmd.CancelOrder):
+            ops.append((1, c.order_id))
+    return ops
+
+
+def run_core(w: Workload, ops: list[tuple[int, object]]) -> float:
+    books = {c.instrument.symbol: Book(c.instrument.symbol) for c in w.setup
+             if isinstance(c, cmd.AddInstrument)}  # fmt: skip
+    resting: dict[int, Order] = {}
+    prepared = []
+    for kind, payload in ops:
+        if kind == 0:
+            oid, c = payload  # type: ignore[misc]
+            o = Order(oid, c.account, c.symbol, c.side, c.type, c.qty, c.price, c.tif, 0, 0, 0,
+                      False, 0, c.stp, "")  # fmt: skip
+            prepared.append((0, o))
+        else:
+            prepared.append((1, payload))
+    limit = OrderType.LIMIT
+    t0 = time.perf_counter()
+    for kind, payload in prepared:
+        if kind == 0:
+            o: Order = payload  # type: ignore[assignment]
+            book = books[o.symbol]
+            book.match(o, o.price if o.type is limit else 0, -1, -1, 0, 1, _noop)
+            if o.type is limit and o.filled < o.qty:
+                book.insert(o)
+                resting[o.order_id] = o
+        else:
+            o = resting.pop(payload, None)  # type: ignore[call-overload]
+            if o is not None and o.live:
+                books[o.symbol].remove(o)
+    return time.perf_counter() - t0
+
+
+def pct(values: list[int], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--commands", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    results = []
+    for symbols in (1, 10):
+        w = engine_mix(args.commands, symbols=symbols, seed=args.seed)
+        ops = core_ops(w)
+        core = [len(w.commands) / run_core(w, ops) for _ in range(args.repeat)]
+        full = [len(w.commands) / run_exchange(w) for _ in range(args.repeat)]
+        lat = latencies_exchange(w)
+        row = {
+            "workload": w.describe(),
+            "core_cmd_per_s": {"median": statistics.median(core), "min": min(core), "max": max(core)},
+            "apply_cmd_per_s": {"median": statistics.median(full), "min": min(full), "max": max(full)},
+            "apply_latency_us": {"p50": pct(lat, 0.5), "p99": pct(lat, 0.99),
+                                 "p99.9": pct(lat, 0.999), "max": max(lat) / 1000},
+        }  # fmt: skip
+        results.append(row)
+        print(
+            f"{symbols:>2} symbol(s): core {row['core_cmd_per_s']['median']:>10,.0f} cmd/s | "
+            f"apply {row['apply_cmd_per_s']['median']:>9,.0f} cmd/s "
+            f"(min {min(full):,.0f} max {max(full):,.0f}) | "
+            f"p50 {row['apply_latency_us']['p50']:.1f} us p99 {row['apply_latency_us']['p99']:.1f} us "
+            f"p99.9 {row['apply_latency_us']['p99.9']:.1f} us"
+        )
+    out = {
+        "benchmark": "engine_throughput",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]},
+        "gc": "on",
+        "repeat": args.repeat,
+        "results": results,
+    }  # fmt: skip
+    path = Path(__file__).parent / "results" / f"engine-{out['when'][:19].replace(':', '')}.json"
+    path.write_text(json.dumps(out, indent=2))
+    print(f"wrote {path}")
+
+
+_ = Side
+if __name__ == "__main__":
+    main()
