@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from crossbook import __version__
 
 # Subcommand groups, imported lazily so that `crossbook --help` stays fast.
-GROUPS: tuple[str, ...] = ("crossbook.cli.demo", "crossbook.cli.history")
+GROUPS: tuple[str, ...] = ("crossbook.cli.demo", "crossbook.cli.history", "crossbook.cli.journal")
 
 
 def build_parser() -> argparse.ArgumentParser:
