@@ -148,12 +148,6 @@ class Book:
             queue = level.queue
             while level.count:
                 maker = level.head()
-                if stp and maker.account == account:
-                    rem, stop = self._prevent_self_trade(taker, maker, level, rem, report)
-                    if stop or not rem:
-                        stop = stop or STOP_STP_TAKER
-                        break
-                    continue
                 lots = rem if rem < maker.shown else maker.shown
                 if quote_cap >= 0:
                     affordable = (quote_cap - taker.quote_spent) // unit
@@ -162,8 +156,15 @@ class Book:
                     affordable = _affordable(cash_cap - cash_spent, unit, fee_bps)
                     lots = min(lots, affordable)
                 if lots <= 0:
+                    # before self-trade prevention: a spent taker must not expire a maker
                     stop = STOP_BUDGET
                     break
+                if stp and maker.account == account:
+                    rem, stop = self._prevent_self_trade(taker, maker, level, rem, report)
+                    if stop or not rem:
+                        stop = stop or STOP_STP_TAKER
+                        break
+                    continue
                 notional = unit * lots
                 if cash_cap >= 0:
                     cash_spent += notional + fee_of(notional, fee_bps)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crossbook.domain import events as ev
-from crossbook.domain.enums import CloseReason, OrderStatus, Side, StpMode, TimeInForce
+from crossbook.domain.enums import CloseReason, OrderStatus, OrderType, Side, StpMode, TimeInForce
 from crossbook.domain.rejects import Reject
 from tests.support.factories import (
     ALICE,
@@ -211,3 +211,32 @@ def test_a_fok_counts_only_what_self_trade_prevention_leaves_it() -> None:
     assert v.ex.state_hash() == before
     events = v.buy(ALICE, 3, 100, tif=TimeInForce.FOK, stp=StpMode.EXPIRE_MAKER)
     assert sum(t[3] for t in trades(events)) == 3
+
+
+def test_a_quote_market_buy_that_spent_its_budget_leaves_its_own_maker_alone() -> None:
+    v = venue()
+    bob = accepted_id(v.sell(BOB, 2, 100))
+    own = accepted_id(v.sell(ALICE, 2, 100))
+    events = v.buy(ALICE, 0, type=OrderType.MARKET, quote_qty=250, stp=StpMode.EXPIRE_MAKER)
+    taker = accepted_id(events)
+    assert trades(events) == [(bob, taker, 100, 2)]
+    assert of(events, ev.TradeExecuted)[-1].taker_status is OrderStatus.FILLED
+    assert not of(events, ev.OrderExpired)
+    assert v.queue(Side.SELL, 100) == [own]
+
+
+def test_a_market_buy_out_of_cash_leaves_its_own_maker_at_the_next_price_alone() -> None:
+    v = venue()
+    bob = accepted_id(v.sell(BOB, 1, 100))
+    near = accepted_id(v.sell(ALICE, 1, 100))
+    far = accepted_id(v.sell(ALICE, 1, 200))
+    carol = accepted_id(v.sell(CAROL, 1, 200))
+    # the hold is the walk for 2 lots now (100 + 100); self-trade prevention then skips `near`
+    events = v.buy(ALICE, 2, type=OrderType.MARKET, stp=StpMode.EXPIRE_MAKER)
+    taker = accepted_id(events)
+    assert trades(events) == [(bob, taker, 100, 1)]
+    assert _expired(events) == [
+        (near, CloseReason.SELF_TRADE, OrderStatus.EXPIRED_IN_MATCH, 0),
+        (taker, CloseReason.INSUFFICIENT_FUNDS, OrderStatus.EXPIRED, 1),
+    ]
+    assert v.queue(Side.SELL, 200) == [far, carol]
