@@ -122,6 +122,18 @@ def rejected_code(events: list[ev.Event]) -> int | None:
     return int(rejected[0].code) if rejected else None
 
 
+def only_rejection(
+    v: Venue, events: list[ev.Event], code: int, before: str
+) -> ev.OrderRejected:
+    """Assert `events` is one rejection with `code` and a message, and the state is `before`."""
+    assert len(events) == 1, events
+    [rejected] = of(events, ev.OrderRejected)
+    assert rejected.code == code, rejected
+    assert rejected.message
+    assert v.ex.state_hash() == before
+    return rejected
+
+
 def trades(events: list[ev.Event]) -> list[tuple[int, int, int, int]]:
     """The trades of some events as (maker order id, taker order id, price, qty)."""
     return [
