@@ -117,6 +117,23 @@ class ResumeTrading(_Command, frozen=True, tag="rt"):
     symbol: str
 
 
+class CreateApiKey(_Command, frozen=True, tag="ck"):
+    """Register an API key. The secret is journaled with the key so that keys survive
+    restarts; the gateway generates both, the engine only checks and records them."""
+
+    key: str
+    secret: str
+    account: AccountId
+    """The account the key trades for; 0 for an operator key that holds no account."""
+    permissions: int
+    """`Permission` flags."""
+    label: str = ""
+
+
+class RevokeApiKey(_Command, frozen=True, tag="rk"):
+    key: str
+
+
 TradingCommand = Union[PlaceOrder, CancelOrder, CancelAllOrders, AmendOrder, ExpireOrders]
 AdminCommand = Union[
     CreateAccount,
@@ -127,6 +144,8 @@ AdminCommand = Union[
     AddInstrument,
     HaltTrading,
     ResumeTrading,
+    CreateApiKey,
+    RevokeApiKey,
 ]
 Command = Union[
     PlaceOrder,
@@ -142,4 +161,6 @@ Command = Union[
     AddInstrument,
     HaltTrading,
     ResumeTrading,
+    CreateApiKey,
+    RevokeApiKey,
 ]

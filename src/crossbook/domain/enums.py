@@ -4,7 +4,7 @@ All are `IntEnum` so that they encode as one small integer in the journal and on
 Values are part of the journal format: append new members, never renumber.
 """
 
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 
 
 class Side(IntEnum):
@@ -84,3 +84,11 @@ class CloseReason(IntEnum):
 class Liquidity(IntEnum):
     MAKER = 1
     TAKER = 2
+
+
+class Permission(IntFlag):
+    """What an API key may do. Stored as an int in `CreateApiKey.permissions`."""
+
+    READ = 1
+    TRADE = 2
+    ADMIN = 4

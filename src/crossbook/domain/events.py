@@ -185,6 +185,20 @@ class TradingResumed(_Event, frozen=True, tag="tr"):
     symbol: str
 
 
+class ApiKeyCreated(_Event, frozen=True, tag="kc"):
+    """The secret stays in the journaled command; events never carry it."""
+
+    key: str
+    account: AccountId
+    permissions: int
+    label: str
+
+
+class ApiKeyRevoked(_Event, frozen=True, tag="kr"):
+    key: str
+    account: AccountId
+
+
 Event = Union[
     OrderAccepted,
     OrderRejected,
@@ -203,4 +217,6 @@ Event = Union[
     InstrumentAdded,
     TradingHalted,
     TradingResumed,
+    ApiKeyCreated,
+    ApiKeyRevoked,
 ]

@@ -17,6 +17,7 @@ import msgspec
 
 from crossbook.domain.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from crossbook.domain.instruments import Asset, Instrument
+from crossbook.engine.access import ApiKey
 from crossbook.engine.accounts import Account
 from crossbook.engine.book import Book
 from crossbook.engine.level import Level
@@ -84,6 +85,8 @@ class ExchangeState(msgspec.Struct, array_like=True, frozen=True):
     tx_ids: list[str]
     next_order_id: int
     next_trade_id: int
+    api_keys: list[ApiKey] = msgspec.field(default_factory=list)
+    """Sorted by key; revoked keys stay so that a key is never reissued."""
 
 
 class Snapshot(msgspec.Struct, array_like=True, frozen=True):
@@ -136,6 +139,7 @@ def capture(ex: Exchange) -> ExchangeState:
         tx_ids=sorted(ex.tx_ids),
         next_order_id=ex.next_order_id,
         next_trade_id=ex.next_trade_id,
+        api_keys=[ex.api_keys_[k] for k in sorted(ex.api_keys_)],
     )
 
 
@@ -210,3 +214,4 @@ def load(ex: Exchange, data: bytes) -> None:
     ex.tx_ids = set(state.tx_ids)
     ex.next_order_id = state.next_order_id
     ex.next_trade_id = state.next_trade_id
+    ex.api_keys_ = {k.key: k for k in state.api_keys}
