@@ -322,10 +322,10 @@ class BinaryClient:
                 self._report(message)  # type: ignore[arg-type]  # narrowed by _REPORTS
             else:
                 self._session_message(message)
-        if error is not None:
+        if error is not None and connection.transport is not None:
             self._send(Logout(error.code, error.message))
             self._flush()
-            self._abort()
+            connection.transport.close()  # after the Logout is written
 
     def _report(self, report: Report) -> None:
         seq = report.seq

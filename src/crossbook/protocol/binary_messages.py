@@ -232,6 +232,8 @@ class FillReport(Message, frozen=True):
 
 
 class CanceledReport(Message, frozen=True):
+    """An order left the book: by request, cancel-all, or an admin; `filled` is cumulative."""
+
     seq: int
     request_id: int
     ts: Nanos
@@ -260,6 +262,8 @@ class ExpiredReport(Message, frozen=True):
 
 
 class AmendedReport(Message, frozen=True):
+    """New total `qty` and `price`; `kept_priority` is True for a size decrease alone."""
+
     seq: int
     request_id: int
     ts: Nanos
