@@ -14,7 +14,12 @@ from collections.abc import Sequence
 from crossbook import __version__
 
 # Subcommand groups, imported lazily so that `crossbook --help` stays fast.
-GROUPS: tuple[str, ...] = ("crossbook.cli.demo", "crossbook.cli.history", "crossbook.cli.journal")
+GROUPS: tuple[str, ...] = (
+    "crossbook.cli.demo",
+    "crossbook.cli.history",
+    "crossbook.cli.journal",
+    "crossbook.cli.serve",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,293 @@
+"""Durable read models for the gateway, fed by the sequencer's batches (a `Sink`).
+
+Contract:
+- Everything here reflects exactly the durable state: batches arrive only after their fsync,
+  so a GET never shows an order, fill, balance or key that a crash could still take back.
+  (The engine itself runs up to one batch ahead of durability and is never read here.)
+- A node seeds the views once at start, from the state recovery produced, with the `seed_*`
+  methods; from then on `on_batch` folds every durable batch in sequence order.
+- Orders: every open order, plus the most recent `closed_keep` closed ones (older closed
+  orders come from the history database). Fills: the newest `fills_keep` per account.
+- Instruments carry their `InstrumentScales` for decimal conversion at the edge.
+- API keys keep their secret, taken from the journaled `CreateApiKey` command (events never
+  carry secrets). A revoked key is gone at once.
+
+Costs: O(events) per batch with dict updates only; queries are dict lookups or scans of one
+account's open orders.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from crossbook.domain import commands as cmd
+from crossbook.domain import events as ev
+from crossbook.domain.enums import OrderStatus, OrderType, Permission, Side, StpMode, TimeInForce
+from crossbook.domain.instruments import Asset, Instrument
+from crossbook.protocol.decimals import InstrumentScales
+from crossbook.sequencer.ports import Applied
+
+
+@dataclass(slots=True)
+class KeyRecord:
+    key: str
+    secret: bytes
+    account: int
+    permissions: Permission
+    label: str = ""
+
+
+@dataclass(slots=True)
+class InstrumentRecord:
+    instrument: Instrument
+    scales: InstrumentScales
+    halted: bool = False
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    order_id: int
+    account: int
+    symbol: str
+    side: Side
+    type: OrderType
+    tif: TimeInForce
+    qty: int
+    price: int
+    quote_qty: int
+    stop_price: int
+    expire_ts: int
+    post_only: bool
+    visible_qty: int
+    stp: StpMode
+    client_order_id: str
+    filled: int = 0
+    status: OrderStatus = OrderStatus.NEW
+    working: bool = True
+    created_ts: int = 0
+    updated_ts: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class FillRecord:
+    trade_id: int
+    symbol: str
+    order_id: int
+    client_order_id: str
+    side: Side
+    price: int
+    qty: int
+    quote_qty: int
+    fee: int
+    maker: bool
+    ts: int
+
+
+@dataclass(slots=True)
+class AccountRecord:
+    account: int
+    maker_fee_bps: int
+    taker_fee_bps: int
+    balances: dict[str, tuple[int, int]] = field(default_factory=dict)
+    open_orders: dict[int, OrderRecord] = field(default_factory=dict)
+    fills: deque[FillRecord] = field(default_factory=deque)
+
+
+class GatewayViews:
+    def __init__(self, *, closed_keep: int = 100_000, fills_keep: int = 1_000) -> None:
+        self.assets: dict[str, Asset] = {}
+        self.instruments: dict[str, InstrumentRecord] = {}
+        self.accounts: dict[int, AccountRecord] = {}
+        self.keys: dict[str, KeyRecord] = {}
+        self.orders: dict[int, OrderRecord] = {}
+        self.client_ids: dict[tuple[int, str], int] = {}
+        self.closed: OrderedDict[int, OrderRecord] = OrderedDict()
+        self.last_seq = 0
+        self.last_ts = 0
+        self._closed_keep = closed_keep
+        self._fills_keep = fills_keep
+
+    # -- seeding from recovered state ------------------------------------------------------
+
+    def seed_asset(self, asset: Asset) -> None:
+        self.assets[asset.code] = asset
+
+    def seed_instrument(self, instrument: Instrument, halted: bool) -> None:
+        self.instruments[instrument.symbol] = InstrumentRecord(
+            instrument, InstrumentScales.of(instrument), halted
+        )
+
+    def seed_account(
+        self, account: int, fees: tuple[int, int], balances: dict[str, tuple[int, int]]
+    ) -> None:
+        self.accounts[account] = AccountRecord(account, fees[0], fees[1], dict(balances))
+
+    def seed_key(self, key: str, secret: str, account: int, permissions: int, label: str) -> None:
+        self.keys[key] = KeyRecord(key, secret.encode(), account, Permission(permissions), label)
+
+    def seed_order(self, order: OrderRecord) -> None:
+        self._open(order)
+
+    def seed_position(self, seq: int, ts: int) -> None:
+        self.last_seq, self.last_ts = seq, ts
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def order(self, order_id: int) -> OrderRecord | None:
+        found = self.orders.get(order_id)
+        return found if found is not None else self.closed.get(order_id)
+
+    def order_by_client_id(self, account: int, client_order_id: str) -> OrderRecord | None:
+        order_id = self.client_ids.get((account, client_order_id))
+        if order_id is not None:
+            return self.orders.get(order_id)
+        for order in reversed(self.closed.values()):
+            if order.account == account and order.client_order_id == client_order_id:
+                return order
+        return None
+
+    def open_orders(self, account: int, symbol: str | None = None) -> list[OrderRecord]:
+        record = self.accounts.get(account)
+        if record is None:
+            return []
+        return [o for o in record.open_orders.values() if symbol is None or o.symbol == symbol]
+
+    def closed_orders(self, account: int, symbol: str | None = None) -> list[OrderRecord]:
+        return [
+            o for o in self.closed.values()
+            if o.account == account and (symbol is None or o.symbol == symbol)
+        ]
+
+    def fills(self, account: int) -> Iterable[FillRecord]:
+        record = self.accounts.get(account)
+        return () if record is None else record.fills
+
+    # -- folding durable batches -------------------------------------------------------------
+
+    def on_batch(self, batch: Sequence[Applied]) -> None:
+        for applied in batch:
+            self.apply(applied)
+
+    def apply(self, applied: Applied) -> None:
+        ts = applied.ts
+        market: list[OrderRecord] = []
+        for event in applied.events:
+            kind = type(event)
+            if kind is ev.BalanceChanged:
+                assert isinstance(event, ev.BalanceChanged)
+                account = self.accounts.get(event.account)
+                if account is not None:
+                    account.balances[event.asset] = (event.free, event.locked)
+            elif kind is ev.OrderAccepted:
+                assert isinstance(event, ev.OrderAccepted)
+                order = OrderRecord(
+                    event.order_id, event.account, event.symbol, event.side, event.type,
+                    event.tif, event.qty, event.price, event.quote_qty, event.stop_price,
+                    event.expire_ts, event.post_only, event.visible_qty, event.stp,
+                    event.client_order_id, 0, OrderStatus.NEW, event.working, ts, ts,
+                )
+                self._open(order)
+                if event.working and event.type.is_market:
+                    market.append(order)
+            elif kind is ev.TradeExecuted:
+                assert isinstance(event, ev.TradeExecuted)
+                self._trade(event, ts)
+            elif kind is ev.OrderCanceled or kind is ev.OrderExpired:
+                assert isinstance(event, ev.OrderCanceled | ev.OrderExpired)
+                self._update(event.order_id, event.filled, event.status, ts)
+            elif kind is ev.OrderAmended:
+                assert isinstance(event, ev.OrderAmended)
+                found = self.orders.get(event.order_id)
+                if found is not None:
+                    found.qty, found.price, found.updated_ts = event.qty, event.price, ts
+            elif kind is ev.OrderTriggered:
+                assert isinstance(event, ev.OrderTriggered)
+                found = self.orders.get(event.order_id)
+                if found is not None:
+                    found.working, found.updated_ts = True, ts
+                    if found.type.is_market:
+                        market.append(found)
+            else:
+                self._admin(event, applied.command)
+        # A market order never rests: one that is still open here was finished silently
+        # (a quote budget spent), so close it as filled.
+        for order in market:
+            if order.status.is_open and order.order_id in self.orders:
+                status = OrderStatus.FILLED if order.filled else OrderStatus.EXPIRED
+                self._update(order.order_id, order.filled, status, ts)
+        self.last_seq, self.last_ts = applied.seq, ts
+
+    def _open(self, order: OrderRecord) -> None:
+        self.orders[order.order_id] = order
+        account = self.accounts.get(order.account)
+        if account is not None:
+            account.open_orders[order.order_id] = order
+        if order.client_order_id:
+            self.client_ids[order.account, order.client_order_id] = order.order_id
+
+    def _update(self, order_id: int, filled: int, status: OrderStatus, ts: int) -> None:
+        order = self.orders.get(order_id)
+        if order is None:
+            return
+        order.filled, order.status, order.updated_ts = filled, status, ts
+        if status.is_open:
+            return
+        del self.orders[order_id]
+        account = self.accounts.get(order.account)
+        if account is not None:
+            account.open_orders.pop(order_id, None)
+        if order.client_order_id:
+            self.client_ids.pop((order.account, order.client_order_id), None)
+        closed = self.closed
+        closed[order_id] = order
+        if len(closed) > self._closed_keep:
+            closed.popitem(last=False)
+
+    def _trade(self, t: ev.TradeExecuted, ts: int) -> None:
+        taker_side = t.taker_side
+        maker_side = Side.SELL if taker_side is Side.BUY else Side.BUY
+        for account_id, order_id, cid, side, fee, maker in (
+            (t.maker_account, t.maker_order_id, t.maker_client_order_id, maker_side,
+             t.maker_fee, True),
+            (t.taker_account, t.taker_order_id, t.taker_client_order_id, taker_side,
+             t.taker_fee, False),
+        ):
+            account = self.accounts.get(account_id)
+            if account is None:
+                continue
+            fills = account.fills
+            fills.append(FillRecord(
+                t.trade_id, t.symbol, order_id, cid, side, t.price, t.qty, t.quote_qty, fee,
+                maker, ts,
+            ))
+            if len(fills) > self._fills_keep:
+                fills.popleft()
+        self._update(t.maker_order_id, t.maker_filled, t.maker_status, ts)
+        self._update(t.taker_order_id, t.taker_filled, t.taker_status, ts)
+
+    def _admin(self, event: ev.Event, command: cmd.Command) -> None:
+        if isinstance(event, ev.AccountCreated):
+            self.accounts[event.account] = AccountRecord(
+                event.account, event.maker_fee_bps, event.taker_fee_bps
+            )
+        elif isinstance(event, ev.FeesChanged):
+            account = self.accounts.get(event.account)
+            if account is not None:
+                account.maker_fee_bps = event.maker_fee_bps
+                account.taker_fee_bps = event.taker_fee_bps
+        elif isinstance(event, ev.AssetAdded):
+            self.seed_asset(event.asset)
+        elif isinstance(event, ev.InstrumentAdded):
+            self.seed_instrument(event.instrument, False)
+        elif isinstance(event, ev.TradingHalted | ev.TradingResumed):
+            record = self.instruments.get(event.symbol)
+            if record is not None:
+                record.halted = isinstance(event, ev.TradingHalted)
+        elif isinstance(event, ev.ApiKeyCreated) and isinstance(command, cmd.CreateApiKey):
+            self.seed_key(
+                event.key, command.secret, event.account, event.permissions, event.label
+            )
+        elif isinstance(event, ev.ApiKeyRevoked):
+            self.keys.pop(event.key, None)

@@ -1,0 +1,243 @@
+"""The composition root: the only module that knows every adapter.
+
+`run_node(settings)` recovers the data directory (`open_core`), applies the configuration
+(assets and instruments the journal lacks, the admin key on first start), seeds the
+gateway's durable views and the market data views from the recovered engine, wires the
+sinks (views, market data, metrics), builds the ASGI app (native `/v1`, operations, and the
+Binance dialect when its module is present) and serves it with uvicorn on the same event
+loop as the sequencer, until SIGINT or SIGTERM; then it drains the inbox and closes the
+journal.
+
+Reads: the gateway serves only sink-fed views (durable state); the engine is read here once,
+at start, when it is exactly the recovered durable state and no batch is in flight.
+
+Admin bootstrap: when the journal holds no live admin key, `CROSSBOOK_ADMIN_KEY` and
+`CROSSBOOK_ADMIN_SECRET` become one if both are set; otherwise a key is generated, printed
+once and written to `DATA_DIR/admin-key.json` with mode 0600.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crossbook import __version__
+from crossbook.config import NodeConfig
+from crossbook.domain import commands as cmd
+from crossbook.domain.enums import Permission
+from crossbook.domain.values import AccountId
+from crossbook.engine.exchange import Exchange
+from crossbook.gateway import native, ops
+from crossbook.gateway.app import GatewayApp, Registrar, build_app
+from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.limits import LimitConfig, RateLimiter
+from crossbook.gateway.metrics import Metrics
+from crossbook.gateway.native.admin import new_key_pair
+from crossbook.gateway.views import GatewayViews, OrderRecord
+from crossbook.journal.core import Core, open_core
+from crossbook.journal.file import Durability
+from crossbook.marketdata.views import MarketData
+from crossbook.sequencer.loop import SequencerConfig
+from crossbook.sequencer.ports import Applied
+
+log = logging.getLogger("crossbook.node")
+
+ADMIN_KEY_FILE = "admin-key.json"
+ALL = int(Permission.READ | Permission.TRADE | Permission.ADMIN)
+
+
+@dataclass(slots=True)
+class NodeSettings:
+    data_dir: Path
+    config: NodeConfig
+    http: tuple[str, int] = ("127.0.0.1", 8000)
+    ws: tuple[str, int] = ("127.0.0.1", 8001)
+    binary: tuple[str, int] = ("127.0.0.1", 9000)
+    durability: Durability = Durability.FSYNC
+    history: str | None = None
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+class _MetricsSink:
+    """Batch sizes and group-commit latency from the sequencer's samples, per batch."""
+
+    def __init__(self, core: Core, metrics: Metrics) -> None:
+        self.stats = core.sequencer.stats
+        self.metrics = metrics
+
+    def on_batch(self, batch: Sequence[Applied]) -> None:
+        stats, metrics = self.stats, self.metrics
+        for size in stats.batch_sizes:
+            metrics.batch_size.observe(size)
+        for nanos in stats.commit_ns:
+            metrics.observe_ns("journal_sync", nanos)
+        stats.batch_sizes.clear()
+        stats.commit_ns.clear()
+
+
+def seed_views(engine: Exchange, views: GatewayViews, market: MarketData) -> None:
+    for asset in engine.assets():
+        views.seed_asset(asset)
+    for inst in engine.instruments():
+        views.seed_instrument(inst, engine.is_halted(inst.symbol))
+        bids, asks = engine.depth(inst.symbol, limit=1 << 30)
+        # the book's update counter is engine state with no query of its own
+        market.restore_book(inst.symbol, engine.books[inst.symbol].update_id, bids, asks)
+    for account in engine.accounts():
+        views.seed_account(account, engine.fees(account) or (0, 0), engine.balances(account))
+        for o in engine.open_orders(account):
+            views.seed_order(OrderRecord(
+                o.order_id, o.account, o.symbol, o.side, o.type, o.tif, o.qty, o.price,
+                o.quote_qty, o.stop_price, o.expire_ts, o.post_only, o.visible_qty, o.stp,
+                o.client_order_id, o.filled, o.status, o.working,
+            ))
+    for key in engine.api_keys():
+        if not key.revoked:
+            views.seed_key(key.key, key.secret, key.account, key.permissions, key.label)
+
+
+async def apply_config(core: Core, config: NodeConfig) -> None:
+    engine = core.engine
+    have_assets = {a.code for a in engine.assets()}
+    have_symbols = {i.symbol for i in engine.instruments()}
+    for asset in config.domain_assets():
+        if asset.code not in have_assets:
+            await core.sequencer.submit(cmd.AddAsset(asset))
+    for inst in config.domain_instruments():
+        if inst.symbol not in have_symbols:
+            await core.sequencer.submit(cmd.AddInstrument(inst))
+
+
+async def bootstrap_admin(core: Core, data_dir: Path, env: dict[str, str]) -> None:
+    if any(k.permissions & Permission.ADMIN and not k.revoked for k in core.engine.api_keys()):
+        return
+    key, secret = env.get("CROSSBOOK_ADMIN_KEY"), env.get("CROSSBOOK_ADMIN_SECRET")
+    generated = not (key and secret)
+    if generated:
+        key, secret = new_key_pair()
+    assert key is not None
+    assert secret is not None
+    applied = await core.sequencer.submit(
+        cmd.CreateApiKey(key, secret, AccountId(0), ALL, "admin")
+    )
+    if not any(type(e).__name__ == "ApiKeyCreated" for e in applied.events):
+        raise SystemExit(f"admin key refused: {applied.events}")
+    if generated:
+        path = data_dir / ADMIN_KEY_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"key": key, "secret": secret}, out)
+        print(f"admin API key (shown once, also in {path}): key={key} secret={secret}",
+              flush=True)
+
+
+def registrars() -> list[Registrar]:
+    found: list[Registrar] = [native.register, ops.register]
+    if importlib.util.find_spec("crossbook.gateway.binance") is not None:
+        found.append(importlib.import_module("crossbook.gateway.binance").register)
+    return found
+
+
+async def _watch_loop_lag(metrics: Metrics, interval: float = 0.25) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        expected = loop.time() + interval
+        await asyncio.sleep(interval)
+        metrics.loop_lag = max(0.0, loop.time() - expected)
+
+
+async def start_gateway(core: Core, settings: NodeSettings) -> GatewayApp:
+    config = settings.config
+    await apply_config(core, config)
+    await bootstrap_admin(core, settings.data_dir, settings.env)
+    views, market, metrics = GatewayViews(), MarketData(), Metrics()
+    seed_views(core.engine, views, market)
+    views.seed_position(core.sequencer.last_seq, 0)
+    sequencer = core.sequencer
+    sequencer.add_sink(views)
+    sequencer.add_sink(market)
+    sequencer.add_sink(_MetricsSink(core, metrics))
+    metrics.inbox_depth = lambda: len(sequencer._inbox)
+    metrics.healthy = lambda: sequencer.healthy
+    limits = RateLimiter(LimitConfig(**{
+        name: getattr(config.limits, name) for name in LimitConfig.__dataclass_fields__
+    }), lambda: time.time_ns() // 1_000_000)
+    context = GatewayContext(
+        bus=sequencer, views=views, market=market, limits=limits, metrics=metrics,
+        info={"version": __version__, "durability": str(settings.durability)},
+    )
+    return build_app(context, registrars())
+
+
+async def run_node(settings: NodeSettings) -> int:
+    import uvicorn  # noqa: PLC0415 (the server is only needed when serving)
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    seq_config = settings.config.sequencer
+    core = await open_core(
+        settings.data_dir, durability=settings.durability,
+        config=SequencerConfig(
+            inbox_size=seq_config.inbox_size, max_batch=seq_config.max_batch,
+            record_samples=True,
+        ),
+    )
+    lag_task: asyncio.Task[None] | None = None
+    try:
+        log.info("recovered", extra={"fields": {
+            "last_seq": core.recovery.last_seq, "replayed": core.recovery.replayed,
+            "snapshot_seq": core.recovery.snapshot_seq, "durability": str(core.durability),
+        }})
+        app = await start_gateway(core, settings)
+        lag_task = asyncio.get_running_loop().create_task(_watch_loop_lag(app.context.metrics))
+        host, port = settings.http
+        server = uvicorn.Server(uvicorn.Config(
+            app, host=host, port=port, loop="none", http="httptools", lifespan="off",
+            access_log=False, log_config=None, server_header=False, date_header=False,
+            backlog=4096,
+        ))
+        log.info("serving", extra={"fields": {
+            "http": f"http://{host}:{port}", "durability": str(settings.durability),
+            "data_dir": str(settings.data_dir),
+        }})
+        await server.serve()
+    finally:
+        if lag_task is not None:
+            lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag_task
+        await core.close()
+    log.info("stopped", extra={"fields": {"last_seq": core.sequencer.last_seq}})
+    return 0
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 6),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        out.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
