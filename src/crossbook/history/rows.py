@@ -31,6 +31,7 @@ from crossbook.domain.commands import AmendOrder, CancelOrder, Command, Deposit,
 from crossbook.domain.enums import Liquidity, OrderStatus
 from crossbook.domain.events import (
     BalanceChanged,
+    DepthChanged,
     Event,
     InstrumentAdded,
     OrderAccepted,
@@ -91,6 +92,8 @@ INSTRUMENT_COLUMNS = (
 )  # fmt: skip
 
 Row = tuple[int | str, ...]
+_NEW = int(OrderStatus.NEW)
+_ACCEPTED = int(OrderEventKind.ACCEPTED)
 
 
 @dataclass
@@ -194,30 +197,43 @@ class _Builder:
         self.rows.order_events.append((*at[:2], leg, at.ts, *order, int(kind), *values))
 
     def add(self, applied: Applied) -> None:
-        cause: str | None = None
-        ref = ""
-        for idx, event in enumerate(applied.events):
-            at = _At(applied.seq, idx, applied.ts)
-            if isinstance(event, TradeExecuted):
-                self.trade(at, event)
-            elif isinstance(event, BalanceChanged):
+        # The hot path: accepted orders and balance changes are inlined (most events).
+        seq, ts = applied.seq, applied.ts
+        order_events, ledger = self.rows.order_events, self.rows.ledger
+        cause: tuple[str, str] | None = None
+        for idx, e in enumerate(applied.events):
+            kind = type(e)
+            if kind is BalanceChanged:
+                assert isinstance(e, BalanceChanged)
                 if cause is None:
-                    cause, ref = cause_of(applied.command), _ref_of(applied.command, applied.events)
-                self.balance(at, event, (cause, ref))
-            elif isinstance(event, OrderAccepted):
-                self.accepted(at, event)
-            else:
-                self.other(at, event)
-
-    def accepted(self, at: _At, e: OrderAccepted) -> None:
-        status = int(OrderStatus.NEW)
-        self.new_orders[(e.symbol, e.order_id)] = [
-            e.order_id, e.account, e.symbol, int(e.side), int(e.type), int(e.tif), e.price,
-            e.qty, e.quote_qty, e.stop_price, e.expire_ts, int(e.post_only), e.visible_qty,
-            int(e.stp), e.client_order_id, status, 0, at.seq, at.ts, at.seq, at.ts,
-        ]  # fmt: skip
-        order = (e.order_id, e.account, e.symbol)
-        self.order_event(at, 0, order, OrderEventKind.ACCEPTED, (status, 0, e.price, e.qty, 0, 0))
+                    cause = cause_of(applied.command), _ref_of(applied.command, applied.events)
+                key = (e.account, e.asset)
+                previous = self.balances.get(key)
+                if previous is None:
+                    free0, locked0 = self.state.balances.get(key, (0, 0))
+                else:
+                    free0, locked0, _ = previous
+                self.balances[key] = (e.free, e.locked, seq)
+                ledger.append((
+                    seq, idx, ts, e.account, e.asset, e.free, e.locked, e.free - free0,
+                    e.locked - locked0, cause[0], cause[1],
+                ))  # fmt: skip
+            elif kind is OrderAccepted:
+                assert isinstance(e, OrderAccepted)
+                self.new_orders[(e.symbol, e.order_id)] = [
+                    e.order_id, e.account, e.symbol, int(e.side), int(e.type), int(e.tif),
+                    e.price, e.qty, e.quote_qty, e.stop_price, e.expire_ts, int(e.post_only),
+                    e.visible_qty, int(e.stp), e.client_order_id, _NEW, 0, seq, ts, seq, ts,
+                ]  # fmt: skip
+                order_events.append((
+                    seq, idx, 0, ts, e.order_id, e.account, e.symbol, _ACCEPTED, _NEW, 0,
+                    e.price, e.qty, 0, 0,
+                ))  # fmt: skip
+            elif kind is TradeExecuted:
+                assert isinstance(e, TradeExecuted)
+                self.trade(_At(seq, idx, ts), e)
+            elif kind is not DepthChanged:
+                self.other(_At(seq, idx, ts), e)
 
     def other(self, at: _At, e: Event) -> None:
         if isinstance(e, OrderCanceled | OrderExpired):
@@ -309,19 +325,6 @@ class _Builder:
         candle[7] = int(candle[7]) + e.quote_qty
         candle[8] = int(candle[8]) + 1
         candle[10] = e.trade_id
-
-    def balance(self, at: _At, e: BalanceChanged, cause: tuple[str, str]) -> None:
-        key = (e.account, e.asset)
-        previous = self.balances.get(key)
-        if previous is not None:
-            free0, locked0 = previous[0], previous[1]
-        else:
-            free0, locked0 = self.state.balances.get(key, (0, 0))
-        self.balances[key] = (e.free, e.locked, at.seq)
-        self.rows.ledger.append((
-            at.seq, at.idx, at.ts, e.account, e.asset, e.free, e.locked, e.free - free0,
-            e.locked - locked0, *cause,
-        ))  # fmt: skip
 
     def finish(self) -> Rows:
         r = self.rows
