@@ -50,8 +50,9 @@ def setup_commands(symbols: int, accounts: int) -> list[cmd.Command]:
     for a in range(1, accounts + 1):
         out.append(cmd.CreateAccount(AccountId(a), 1, 5))
         out.append(cmd.Deposit(AccountId(a), "USDT", Units(10**20), f"u{a}"))
-        for i in range(symbols):
-            out.append(cmd.Deposit(AccountId(a), f"C{i}", Units(10**20), f"c{i}-{a}"))
+        out.extend(
+            cmd.Deposit(AccountId(a), f"C{i}", Units(10**20), f"c{i}-{a}") for i in range(symbols)
+        )
     return out
 
 

@@ -21,7 +21,11 @@ never above the rate the hold reserved. What a fill does not use is released at 
 
 Orders: price-time priority; amend that only lowers the size keeps priority, any other amend
 is an atomic cancel-replace that may trade. Self-trade prevention follows the taker's mode.
-GTD orders expire on `ExpireOrders` and, lazily, before any order command stamped past them.
+GTD orders expire on `ExpireOrders` and, lazily, before a place or amend stamped past them:
+that expiry acts as an `ExpireOrders` at the same stamp just before the command, so its
+events come first and stay even when the command itself is then rejected (the rejection
+leaves the state as the expiry left it). A resting order therefore never trades after its
+expiry time, whatever the timer's lag.
 """
 
 from __future__ import annotations
