@@ -82,6 +82,7 @@ class GatewayApp:
             )
         sent = _perf()
         headers = response.headers
+        headers.append((b"content-length", b"%d" % len(response.body)))
         if usage:
             headers.extend(usage)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
