@@ -142,10 +142,18 @@ async def bootstrap_admin(core: Core, data_dir: Path, env: dict[str, str]) -> No
               flush=True)
 
 
+DIALECTS = ("crossbook.gateway.binance",)
+"""Optional route modules: each, when present, exposes `register(router, context)`."""
+
+
 def registrars() -> list[Registrar]:
     found: list[Registrar] = [native.register, ops.register]
-    if importlib.util.find_spec("crossbook.gateway.binance") is not None:
-        found.append(importlib.import_module("crossbook.gateway.binance").register)
+    for name in DIALECTS:
+        if importlib.util.find_spec(name) is None:
+            continue
+        register = getattr(importlib.import_module(name), "register", None)
+        if register is not None:
+            found.append(register)
     return found
 
 
