@@ -1,0 +1,197 @@
+"""REST order entry end to end: signed `POST /v1/orders` against `crossbook serve` with fsync.
+
+    python bench/rest_orders.py [--seconds 5] [--connections 1,16,64] [--seed 7]
+
+Setup: a fresh data directory, `--durability fsync`, rate limits raised out of the way, two
+funded accounts with one trade key each. Workload (seeded): limit orders of 0.001 BTC on
+BTC-USDT, buys at 59,950-60,010 and sells at 59,990-60,050, so about one in five crosses
+and trades; the rest rest on the book.
+
+Capacity: wrk (C, one thread, keep-alive, closed loop) replays pre-signed requests (each
+signed with its own body, a 60 s receive window, so the server verifies every HMAC) for
+`--seconds` at 1, 16 and 64 connections. Closed-loop latency hides coordinated omission, so
+it is reported only as observed. Latency at a fixed offered load: bench/http_load.py sends
+1,000 orders/s open loop (requests due every millisecond; latency counts from when a request
+was due) on 16 connections, signing each at send time.
+
+Server CPU per request: the node's user+system CPU time over the run divided by requests.
+Writes bench/results/rest-orders-<utc>.json with machine, Python, seed and load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from framework_overhead import free_port, run_wrk, wait_port  # noqa: E402
+from http_load import run_load  # noqa: E402
+
+from crossbook.config import DEFAULT_TOML  # noqa: E402
+from crossbook.gateway.auth import sign  # noqa: E402
+
+ADMIN = ("bench-admin-key-0123456789", "bench-admin-secret-0123456789abcdef")
+LIMITS = """
+[limits]
+key_weight_per_minute = 0
+key_orders_per_10s = 0
+key_orders_per_day = 0
+ip_weight_per_minute = 0
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def signed(method: str, path: str, body: bytes, key: str, secret: str, port: int) -> bytes:
+    ts = time.time_ns() // 1_000_000
+    signature = sign(secret, ts, method, path, body)
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"X-CB-APIKEY: {key}\r\nX-CB-TIMESTAMP: {ts}\r\nX-CB-SIGNATURE: {signature}\r\n"
+        f"X-CB-RECV-WINDOW: 60000\r\n\r\n"
+    ).encode() + body
+
+
+def order_body(rng: random.Random) -> bytes:
+    if rng.random() < 0.5:
+        side, price = "buy", 59_950 + rng.randrange(61)
+    else:
+        side, price = "sell", 59_990 + rng.randrange(61)
+    return json.dumps({"symbol": "BTC-USDT", "type": "limit", "side": side,
+                       "quantity": "0.001", "price": str(price)}).encode()
+
+
+def setup(port: int) -> list[tuple[str, str]]:
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}")
+
+    def admin(path: str, body: dict[str, Any]) -> Any:
+        raw = json.dumps(body).encode()
+        ts = time.time_ns() // 1_000_000
+        response = client.post(path, content=raw, headers={
+            "X-CB-APIKEY": ADMIN[0], "X-CB-TIMESTAMP": str(ts),
+            "X-CB-SIGNATURE": sign(ADMIN[1], ts, "POST", path, raw)})
+        response.raise_for_status()
+        return response.json()
+
+    keys = []
+    for account in (1, 2):
+        admin("/v1/admin/accounts", {"account": account})
+        for asset, amount in (("USDT", "1000000000"), ("BTC", "1000000")):
+            admin("/v1/admin/deposits", {"account": account, "asset": asset,
+                                         "amount": amount, "tx_id": f"{account}-{asset}"})
+        created = admin("/v1/admin/api-keys", {"account": account,
+                                               "permissions": ["read", "trade"]})
+        keys.append((created["key"], created["secret"]))
+    client.close()
+    return keys
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", default="1,16,64")
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--rate-seconds", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--durability", default="fsync")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("install wrk (apt-get install wrk) for the capacity runs")
+    import uvloop
+
+    work = Path(tempfile.mkdtemp(prefix="crossbook-bench-"))
+    config = work / "node.toml"
+    config.write_text(DEFAULT_TOML + LIMITS)
+    port = free_port()
+    exe = Path(sys.executable).with_name("crossbook")
+    log = (work / "node.log").open("wb")
+    node = subprocess.Popen(
+        [str(exe), "serve", "--data-dir", str(work / "data"), "--http", f"127.0.0.1:{port}",
+         "--config", str(config), "--durability", args.durability, "--log-level", "WARNING"],
+        env={**os.environ, "CROSSBOOK_ADMIN_KEY": ADMIN[0],
+             "CROSSBOOK_ADMIN_SECRET": ADMIN[1]},
+        stdout=log, stderr=log,
+    )
+    results: dict[str, Any] = {}
+    try:
+        wait_port(port)
+        keys = setup(port)
+        rng = random.Random(args.seed)
+        for conns in [int(c) for c in args.connections.split(",")]:
+            requests_file = work / f"requests-{conns}.http"
+            with requests_file.open("wb") as out:
+                for i in range(20_000):
+                    key, secret = keys[i % 2]
+                    out.write(signed("POST", "/v1/orders", order_body(rng), key, secret, port))
+                    out.write(b"\n--8<--\n")
+            before = cpu_seconds(node.pid)
+            result = run_wrk(port, requests_file, conns, args.seconds)
+            used = cpu_seconds(node.pid) - before
+            result["server_cpu_us_per_request"] = round(used / max(1, result["requests"]) * 1e6, 1)
+            results[f"closed_loop_{conns}_connections"] = result
+            print(conns, "connections:", result, flush=True)
+
+        def make(i: int) -> bytes:
+            key, secret = keys[i % 2]
+            return signed("POST", "/v1/orders", order_body(rng), key, secret, port)
+
+        before = cpu_seconds(node.pid)
+        load = uvloop.run(run_load("127.0.0.1", port, make, connections=16,
+                                   total=args.rate * args.rate_seconds, rate=args.rate))
+        summary = load.summary()
+        summary["server_cpu_us_per_request"] = round(
+            (cpu_seconds(node.pid) - before) / max(1, load.sent) * 1e6, 1)
+        results[f"open_loop_{args.rate}_per_second"] = summary
+        print("open loop:", summary, flush=True)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        results["batch_size_metric"] = [
+            line for line in metrics.splitlines() if line.startswith("crossbook_batch_size_")
+            and ("_sum" in line or "_count" in line)
+        ]
+    finally:
+        node.send_signal(signal.SIGTERM)
+        node.wait(30)
+        log.close()
+    record = {
+        "benchmark": "rest_orders",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine(),
+                    "load_average": os.getloadavg()},
+        "python": sys.version.split()[0],
+        "seed": args.seed,
+        "durability": args.durability,
+        "auth": "HMAC-SHA256 verified per request",
+        "results": results,
+    }
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"rest-orders-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
