@@ -23,6 +23,7 @@ from crossbook.domain.rejects import Reject
 from crossbook.gateway.auth import NativeAuth
 from crossbook.gateway.http import ApiError
 from crossbook.gateway.limits import RateLimiter
+from crossbook.gateway.listen_keys import ListenKeys
 from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.views import GatewayViews
 from crossbook.marketdata.views import MarketData
@@ -59,6 +60,8 @@ class GatewayContext:
     checks: dict[str, Check] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
     """Shown by `/ready` and the OpenAPI document: version, durability, ..."""
+    listen_keys: ListenKeys = field(default_factory=ListenKeys)
+    """User-data stream keys, shared by the Binance REST routes and the WebSocket server."""
     auth: NativeAuth = field(init=False)
 
     def __post_init__(self) -> None:

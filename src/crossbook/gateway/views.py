@@ -68,6 +68,9 @@ class OrderRecord:
     working: bool = True
     created_ts: int = 0
     updated_ts: int = 0
+    quote_filled: int = 0
+    """Quote units traded so far (Binance `cummulativeQuoteQty`); counted from durable
+    trades, so an order seeded at recovery starts from 0."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -246,6 +249,10 @@ class GatewayViews:
             closed.popitem(last=False)
 
     def _trade(self, t: ev.TradeExecuted, ts: int) -> None:
+        for order_id in (t.maker_order_id, t.taker_order_id):
+            found = self.orders.get(order_id)
+            if found is not None:
+                found.quote_filled += t.quote_qty
         taker_side = t.taker_side
         maker_side = Side.SELL if taker_side is Side.BUY else Side.BUY
         for account_id, order_id, cid, side, fee, maker in (
