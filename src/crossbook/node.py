@@ -45,6 +45,7 @@ from crossbook.gateway.limits import LimitConfig, RateLimiter
 from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.native.admin import new_key_pair
 from crossbook.gateway.views import GatewayViews, OrderRecord
+from crossbook.gateway.ws import WebSocketGateway
 from crossbook.journal.core import Core, open_core
 from crossbook.journal.file import Durability
 from crossbook.marketdata.views import MarketData
@@ -165,7 +166,9 @@ async def _watch_loop_lag(metrics: Metrics, interval: float = 0.25) -> None:
         metrics.loop_lag = max(0.0, loop.time() - expected)
 
 
-async def start_gateway(core: Core, settings: NodeSettings) -> GatewayApp:
+async def start_gateway(
+    core: Core, settings: NodeSettings, websocket: WebSocketGateway | None = None
+) -> GatewayApp:
     config = settings.config
     await apply_config(core, config)
     await bootstrap_admin(core, settings.data_dir, settings.env)
@@ -174,7 +177,8 @@ async def start_gateway(core: Core, settings: NodeSettings) -> GatewayApp:
     views.seed_position(core.sequencer.last_seq, 0)
     sequencer = core.sequencer
     sequencer.add_sink(views)
-    sequencer.add_sink(market)
+    # with WebSocket streams, the fan-out folds the market data views and then publishes
+    sequencer.add_sink(market if websocket is None else websocket.folding(market, views))
     sequencer.add_sink(_MetricsSink(core, metrics))
     metrics.inbox_depth = lambda: len(sequencer._inbox)
     metrics.healthy = lambda: sequencer.healthy
@@ -185,7 +189,10 @@ async def start_gateway(core: Core, settings: NodeSettings) -> GatewayApp:
         bus=sequencer, views=views, market=market, limits=limits, metrics=metrics,
         info={"version": __version__, "durability": str(settings.durability)},
     )
-    return build_app(context, registrars())
+    if websocket is None:
+        return build_app(context, registrars())
+    websocket.bind(context)
+    return build_app(context, [*registrars(), websocket.register])
 
 
 async def run_node(settings: NodeSettings) -> int:
@@ -201,12 +208,14 @@ async def run_node(settings: NodeSettings) -> int:
         ),
     )
     lag_task: asyncio.Task[None] | None = None
+    websocket = WebSocketGateway(settings.ws)
     try:
         log.info("recovered", extra={"fields": {
             "last_seq": core.recovery.last_seq, "replayed": core.recovery.replayed,
             "snapshot_seq": core.recovery.snapshot_seq, "durability": str(core.durability),
         }})
-        app = await start_gateway(core, settings)
+        app = await start_gateway(core, settings, websocket)
+        await websocket.start()
         lag_task = asyncio.get_running_loop().create_task(_watch_loop_lag(app.context.metrics))
         host, port = settings.http
         server = uvicorn.Server(uvicorn.Config(
@@ -224,6 +233,7 @@ async def run_node(settings: NodeSettings) -> int:
             lag_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await lag_task
+        await websocket.close()
         await core.close()
     log.info("stopped", extra={"fields": {"last_seq": core.sequencer.last_seq}})
     return 0

@@ -40,6 +40,8 @@ class NodeProcess:
             self.config_path = data_dir.parent / f"{data_dir.name}.toml"
             self.config_path.write_text(config_text)
         self.port = free_port()
+        self.ws_port = free_port()
+        self.ws_url = f"ws://127.0.0.1:{self.ws_port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
@@ -53,7 +55,7 @@ class NodeProcess:
             sys.executable, "-c", "import sys; from crossbook.cli import main; sys.exit(main())"]
         args = [
             *command, "serve", "--data-dir", str(self.data_dir),
-            "--http", f"127.0.0.1:{self.port}", "--ws", f"127.0.0.1:{free_port()}",
+            "--http", f"127.0.0.1:{self.port}", "--ws", f"127.0.0.1:{self.ws_port}",
             "--binary", f"127.0.0.1:{free_port()}",
         ]
         if self.config_path is not None:

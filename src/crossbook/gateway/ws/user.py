@@ -1,0 +1,171 @@
+"""User data events: each durable order change and balance change, to its account's topics.
+
+Fed by the publisher with every durable batch (so nothing leaves before the journal sync),
+after `GatewayViews` has folded the same batch. Per account with a subscriber:
+
+- Binance topic `user@<account>` (listen-key connections `/ws/<listenKey>`): one
+  `executionReport` per order event (`x` = NEW, TRADE, CANCELED, EXPIRED, REPLACED) and, after
+  the batch, one `outboundAccountPosition` with each asset the batch changed (`B`).
+- native topic `user:<account>` (`/v1/ws` after login): `OrderEvent` and `BalanceEvent`.
+
+`Z` (cumulative quote) is summed from the trades this process has seen: an order resting
+across a restart restarts that sum at 0 (its `z` filled quantity stays exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from crossbook.domain import events as ev
+from crossbook.domain.enums import OrderStatus
+from crossbook.gateway.views import GatewayViews, OrderRecord
+from crossbook.gateway.ws.fanout import Hub
+from crossbook.protocol import native as native_wire
+from crossbook.protocol import ws as wire
+from crossbook.protocol.decimals import scale_for_precision
+from crossbook.sequencer.ports import Applied
+
+_encode = msgspec.json.Encoder().encode
+_TYPES = {1: "LIMIT", 2: "MARKET", 3: "STOP_LOSS", 4: "STOP_LOSS_LIMIT", 5: "TAKE_PROFIT",
+          6: "TAKE_PROFIT_LIMIT"}
+_STATUS = {s: "EXPIRED" if s is OrderStatus.EXPIRED_IN_MATCH else s.name for s in OrderStatus}
+
+
+def _ms(ns: int) -> int:
+    return ns // 1_000_000
+
+
+class UserEvents:
+    def __init__(self, hub: Hub, views: GatewayViews) -> None:
+        self.hub = hub
+        self.views = views
+        self._quote: dict[int, int] = {}
+        self._closing: list[int] = []
+
+    def on_batch(self, batch: Sequence[Applied]) -> None:
+        topics = self.hub.topics
+        watched = bool(topics) and any(name.startswith("user") for name in topics)
+        for applied in batch:
+            changed: dict[int, dict[str, None]] = {}
+            for event in applied.events:
+                if isinstance(event, ev.TradeExecuted):
+                    self._track(event)
+                if not watched:
+                    continue
+                if isinstance(event, ev.BalanceChanged):
+                    changed.setdefault(event.account, {})[event.asset] = None
+                else:
+                    self._order_event(event, applied)
+            for account, assets in changed.items():
+                self._balances(account, list(assets), applied.ts)
+        for order_id in self._closing:
+            self._quote.pop(order_id, None)
+        self._closing.clear()
+
+    def _track(self, trade: ev.TradeExecuted) -> None:
+        for order_id, status in ((trade.maker_order_id, trade.maker_status),
+                                 (trade.taker_order_id, trade.taker_status)):
+            self._quote[order_id] = self._quote.get(order_id, 0) + trade.quote_qty
+            if not status.is_open:
+                self._closing.append(order_id)
+
+    def _publish(self, account: int, binance: Any, native: Any) -> None:
+        topic = self.hub.topics.get(f"user@{account}")
+        if topic is not None:
+            self.hub.publish(topic, _encode(binance))
+        topic = self.hub.topics.get(f"user:{account}")
+        if topic is not None:
+            self.hub.publish(topic, _encode(native))
+
+    def _order_event(self, event: ev.Event, applied: Applied) -> None:
+        ts = applied.ts
+        if isinstance(event, ev.TradeExecuted):
+            for maker in (True, False):
+                account = event.maker_account if maker else event.taker_account
+                order_id = event.maker_order_id if maker else event.taker_order_id
+                if not self._watched(account):
+                    continue
+                order = self.views.order(order_id)
+                if order is None:
+                    continue
+                filled = event.maker_filled if maker else event.taker_filled
+                status = event.maker_status if maker else event.taker_status
+                fee = event.maker_fee if maker else event.taker_fee
+                self._order(order, "TRADE", "trade", status, filled, ts, event, maker, fee)
+            return
+        if not isinstance(event, ev.OrderAccepted | ev.OrderCanceled | ev.OrderExpired
+                          | ev.OrderAmended | ev.OrderTriggered):
+            return
+        if not self._watched(event.account):
+            return
+        order = self.views.order(event.order_id)
+        if order is None:
+            return
+        if isinstance(event, ev.OrderAccepted):
+            self._order(order, "NEW", "accepted", OrderStatus.NEW, 0, ts)
+        elif isinstance(event, ev.OrderCanceled):
+            self._order(order, "CANCELED", "canceled", event.status, event.filled, ts)
+        elif isinstance(event, ev.OrderExpired):
+            self._order(order, "EXPIRED", "expired", event.status, event.filled, ts)
+        elif isinstance(event, ev.OrderAmended):
+            self._order(order, "REPLACED", "amended", order.status, event.filled, ts)
+        else:
+            self._order(order, "NEW", "triggered", order.status, order.filled, ts)
+
+    def _watched(self, account: int) -> bool:
+        topics = self.hub.topics
+        return f"user@{account}" in topics or f"user:{account}" in topics
+
+    def _order(self, o: OrderRecord, execution: str, native_event: str, status: OrderStatus,
+               filled: int, ts: int, trade: ev.TradeExecuted | None = None,
+               maker: bool = False, fee: int = 0) -> None:
+        record = self.views.instruments[o.symbol]
+        inst, scales = record.instrument, record.scales
+        price, qty, quote = scales.price.format, scales.quantity.format, scales.quote.format
+        time = _ms(ts)
+        report = {
+            "e": "executionReport", "E": time, "s": inst.base + inst.quote,
+            "c": o.client_order_id, "S": o.side.name, "o": _TYPES[o.type], "f": o.tif.name,
+            "q": qty(o.qty), "p": price(o.price), "P": price(o.stop_price),
+            "F": qty(o.visible_qty), "g": -1, "C": "", "x": execution, "X": _STATUS[status],
+            "r": "NONE", "i": o.order_id, "l": qty(trade.qty) if trade else qty(0),
+            "z": qty(filled), "L": price(trade.price) if trade else price(0),
+            "n": quote(fee), "N": inst.quote if trade else None,
+            "T": time, "t": trade.trade_id if trade else -1, "I": 0, "w": status.is_open,
+            "m": maker, "M": False, "O": _ms(o.created_ts),
+            "Z": quote(self._quote.get(o.order_id, 0)),
+            "Y": quote(trade.quote_qty) if trade else quote(0), "Q": quote(o.quote_qty),
+            "W": _ms(o.created_ts), "V": native_wire.STP_NAMES[o.stp].upper(),
+        }
+        native = wire.OrderEvent(
+            "orders", native_event,  # type: ignore[arg-type]
+            o.order_id, o.client_order_id, o.symbol, native_wire.STATUS_NAMES[status],
+            qty(filled), time,
+            trade_id=trade.trade_id if trade else None,
+            price=price(trade.price) if trade else (price(o.price) if o.price else None),
+            quantity=qty(trade.qty) if trade else (qty(o.qty) if o.qty else None),
+            fee=quote(fee) if trade else None,
+            liquidity=("maker" if maker else "taker") if trade else None,
+        )
+        self._publish(o.account, report, native)
+
+    def _balances(self, account: int, assets: list[str], ts: int) -> None:
+        record = self.views.accounts.get(account)
+        if record is None:
+            return
+        rows = []
+        for code in assets:
+            free, locked = record.balances.get(code, (0, 0))
+            scale = scale_for_precision(self.views.assets[code].precision)
+            rows.append((code, scale.format(free), scale.format(locked)))
+        time = _ms(ts)
+        self._publish(
+            account,
+            {"e": "outboundAccountPosition", "E": time, "u": time,
+             "B": [{"a": a, "f": f, "l": lk} for a, f, lk in rows]},
+            wire.BalanceEvent("balances", time, rows),
+        )
+
