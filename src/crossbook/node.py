@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from crossbook import __version__
+from crossbook.cluster import EdgeServices
 from crossbook.config import NodeConfig
 from crossbook.domain import commands as cmd
 from crossbook.domain.enums import Permission
@@ -45,7 +46,7 @@ from crossbook.gateway.limits import LimitConfig, RateLimiter
 from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.native.admin import new_key_pair
 from crossbook.gateway.views import GatewayViews, OrderRecord
-from crossbook.gateway.ws import WebSocketGateway
+from crossbook.gateway.ws import Limits, WebSocketGateway
 from crossbook.journal.core import Core, open_core
 from crossbook.journal.file import Durability
 from crossbook.marketdata.views import MarketData
@@ -67,6 +68,9 @@ class NodeSettings:
     binary: tuple[str, int] = ("127.0.0.1", 9000)
     durability: Durability = Durability.FSYNC
     history: str | None = None
+    workers: int = 0
+    """Gateway worker processes serving `public_http` (`crossbook.cluster`); 0: none."""
+    public_http: tuple[str, int] | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -208,7 +212,8 @@ async def run_node(settings: NodeSettings) -> int:
         ),
     )
     lag_task: asyncio.Task[None] | None = None
-    websocket = WebSocketGateway(settings.ws)
+    edge = EdgeServices(settings)
+    websocket = WebSocketGateway(settings.ws, Limits.from_env(settings.env))
     try:
         log.info("recovered", extra={"fields": {
             "last_seq": core.recovery.last_seq, "replayed": core.recovery.replayed,
@@ -216,6 +221,7 @@ async def run_node(settings: NodeSettings) -> int:
         }})
         app = await start_gateway(core, settings, websocket)
         await websocket.start()
+        await edge.start(core, app.context)
         lag_task = asyncio.get_running_loop().create_task(_watch_loop_lag(app.context.metrics))
         host, port = settings.http
         server = uvicorn.Server(uvicorn.Config(
@@ -233,6 +239,7 @@ async def run_node(settings: NodeSettings) -> int:
             lag_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await lag_task
+        await edge.close()
         await websocket.close()
         await core.close()
     log.info("stopped", extra={"fields": {"last_seq": core.sequencer.last_seq}})

@@ -15,12 +15,16 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from crossbook.config import DEFAULT_TOML
 from tests.support.node import NodeProcess
+
+UNLIMITED = DEFAULT_TOML + "\n[limits]\nkey_orders_per_10s = 0\nkey_orders_per_day = 0\n"
+"""The default instruments with no order rate limits per key (load from one connection)."""
 
 
 @pytest.fixture(scope="module")
 def ws_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    node = NodeProcess(tmp_path_factory.mktemp("ws") / "data")
+    node = NodeProcess(tmp_path_factory.mktemp("ws") / "data", UNLIMITED)
     node.start()
     try:
         yield node

@@ -29,7 +29,7 @@ import enum
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -90,10 +90,23 @@ class Limits:
     """Seconds a client may stay paused before it is dropped."""
     write_high_water: int = 1 << 20
     """Socket buffer bytes at which a client counts as paused."""
+    send_buffer: int = 0
+    """The kernel send buffer per socket in bytes (SO_SNDBUF); 0 keeps the OS default."""
     max_batch: int = 1_000
     """Most depth updates merged into one 100 ms / 1000 ms message."""
     heartbeat_s: float = 20.0
     close_grace_s: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        """Defaults overridden by `CROSSBOOK_WS_<FIELD>` (e.g. `CROSSBOOK_WS_MAX_QUEUE=500`)."""
+        limits = cls()
+        for name in cls.__dataclass_fields__:
+            text = env.get(f"CROSSBOOK_WS_{name.upper()}")
+            if text is not None:
+                kind = type(getattr(limits, name))
+                setattr(limits, name, kind(text))
+        return limits
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -94,7 +95,11 @@ class _Listener(WSListener):
         if client is None:
             sender.close(WSCloseCode.TRY_AGAIN_LATER.value, "too many connections")
             return
-        transport.underlying_transport.set_write_buffer_limits(high=hub.limits.write_high_water)
+        underlying = transport.underlying_transport
+        underlying.set_write_buffer_limits(high=hub.limits.write_high_water)
+        sock = underlying.get_extra_info("socket")
+        if hub.limits.send_buffer and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, hub.limits.send_buffer)
         self.client = client
         if self.kind == "native":
             self.session = NativeSession(gateway.context, hub, gateway.publisher, client)
