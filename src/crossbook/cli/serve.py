@@ -2,7 +2,8 @@
 
 Every flag has a `CROSSBOOK_*` environment variable (the flag wins): `--http HOST:PORT`
 (`CROSSBOOK_HTTP`, default 127.0.0.1:8000), `--ws` (`CROSSBOOK_WS`, 127.0.0.1:8001),
-`--binary` (`CROSSBOOK_BINARY`, 127.0.0.1:9000), `--durability fsync|os|none`
+`--binary` (`CROSSBOOK_BINARY`, 127.0.0.1:9000; also `DATA_DIR/binary.sock`), `--workers N`
+(`CROSSBOOK_WORKERS`: N gateway processes serve `--http`), `--durability fsync|os|none`
 (`CROSSBOOK_DURABILITY`), `--history URL` (`CROSSBOOK_HISTORY`), `--config FILE`
 (`CROSSBOOK_CONFIG`), `--data-dir` (`CROSSBOOK_DATA_DIR`), `--log-level`.
 """
@@ -45,6 +46,8 @@ def register(sub: Any) -> None:
                         help="history database URL (default: SQLite in the data dir)")
     parser.add_argument("--config", type=Path, default=env("CROSSBOOK_CONFIG"),
                         help="TOML with assets, instruments, fees and limits")
+    parser.add_argument("--workers", type=int, default=int(env("CROSSBOOK_WORKERS", "0")),
+                        help="gateway worker processes serving --http (default 0: in-process)")
     parser.add_argument("--log-level", default=env("CROSSBOOK_LOG_LEVEL", "INFO"))
     parser.set_defaults(func=run)
 
@@ -66,5 +69,8 @@ def run(args: argparse.Namespace) -> int:
     settings = NodeSettings(
         data_dir=args.data_dir, config=config, http=args.http, ws=args.ws, binary=args.binary,
         durability=Durability(args.durability), history=args.history,
+        workers=args.workers,
     )
+    if args.workers > 0:  # workers serve --http; the core keeps a private REST port
+        settings.public_http, settings.http = args.http, ("127.0.0.1", 0)
     return uvloop.run(run_node(settings))

@@ -24,7 +24,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, Final, get_args
+from typing import Any, Final, cast, get_args
 
 from crossbook.domain.enums import OrderType, Side
 from crossbook.domain.rejects import Reject
@@ -88,8 +88,7 @@ class _Connection(asyncio.Protocol):
         self.writable.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         messages, error = self.decoder.feed(data)

@@ -1,0 +1,168 @@
+"""Execution reports: durable batches turned into per-session binary reports (a `Sink`).
+
+Contract:
+- The server `track`s every command it submits with the session and request id behind it.
+  `on_batch` (called by the sequencer only after the batch is durable, in seq order) turns
+  each command's events into reports and delivers them, in event order, to every session
+  of the account an event concerns; the session that sent the request gets its
+  `request_id` on every report the command caused, other sessions get 0. A privileged
+  session (a gateway worker naming the account in its request) also gets the reports its
+  own request caused for that account.
+- Mapping: `OrderAccepted` → `AcceptedReport`; `OrderRejected` → `RejectedReport`;
+  `TradeExecuted` → one `FillReport` for the maker and one for the taker; `OrderCanceled`
+  → `CanceledReport`; `OrderExpired` → `ExpiredReport`; `OrderAmended` → `AmendedReport`;
+  `OrderTriggered` → `TriggeredReport`; a `CancelAllOrders` that was not rejected ends with
+  a `CancelAllReport` counting its cancels. Balance, depth and admin events make no report.
+- Each report is encoded once with seq and request id 0; `Session.deliver` stamps them in.
+- `origins` (when `record_origins`) lists, for the last batch, `(index, session_id,
+  request_id)` of the commands that came from binary sessions (the worker feed uses it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Final
+
+from crossbook.domain import commands as cmd
+from crossbook.domain import events as ev
+from crossbook.domain.enums import CloseReason, Liquidity, Side
+from crossbook.domain.values import AccountId, OrderId
+from crossbook.gateway.binary.sessions import Session, SessionRegistry
+from crossbook.protocol.binary import encode
+from crossbook.protocol.binary_messages import (
+    AcceptedReport,
+    AmendedReport,
+    CancelAllReport,
+    CanceledReport,
+    ExpiredReport,
+    FillReport,
+    RejectedReport,
+    TriggeredReport,
+)
+from crossbook.sequencer.ports import Applied
+
+_Origin = tuple[cmd.Command, Session, int, "asyncio.Future[Applied]"]
+_ZERO: Final = OrderId(0)
+
+
+class ReportRouter:
+    def __init__(self, registry: SessionRegistry, *, record_origins: bool = False) -> None:
+        self.registry = registry
+        self.pending: dict[int, _Origin] = {}
+        self.record_origins = record_origins
+        self.origins: list[tuple[int, int, int]] = []
+
+    def track(
+        self, command: cmd.Command, session: Session, request_id: int,
+        future: asyncio.Future[Applied],
+    ) -> None:
+        self.pending[id(command)] = (command, session, request_id, future)
+
+    def forget_failed(self) -> None:
+        """After the sequencer stopped: retrieve the failed futures' exceptions, drop all."""
+        for _, _, _, future in self.pending.values():
+            if future.done() and not future.cancelled():
+                future.exception()
+        self.pending.clear()
+
+    def on_batch(self, batch: Sequence[Applied]) -> None:
+        pending, origins = self.pending, self.origins
+        if self.record_origins:
+            origins.clear()
+        for index, applied in enumerate(batch):
+            command = applied.command
+            origin = pending.pop(id(command), None)
+            if origin is not None and origin[0] is command:
+                session, request_id = origin[1], origin[2]
+                if self.record_origins:
+                    origins.append((index, session.session_id, request_id))
+            else:
+                session, request_id = None, 0
+            if applied.events:
+                self._reports(applied, session, request_id)
+
+    def _reports(self, applied: Applied, origin: Session | None, request_id: int) -> None:
+        ts, command = applied.ts, applied.command
+        target = getattr(command, "account", -1)
+        route = self._route
+        rejected, canceled = False, 0
+        for event in applied.events:
+            kind = type(event)
+            if kind is ev.OrderAccepted:
+                assert isinstance(event, ev.OrderAccepted)
+                route(event.account, encode(AcceptedReport(
+                    0, 0, ts, event.account, event.order_id, event.symbol, event.side,
+                    event.type, event.qty, event.price, event.tif, event.quote_qty,
+                    event.stop_price, event.expire_ts, event.post_only, event.visible_qty,
+                    event.stp, event.working, event.client_order_id,
+                )), origin, request_id, target)
+            elif kind is ev.TradeExecuted:
+                assert isinstance(event, ev.TradeExecuted)
+                self._fills(event, ts, origin, request_id, target)
+            elif kind is ev.OrderCanceled:
+                assert isinstance(event, ev.OrderCanceled)
+                if event.reason is CloseReason.CANCEL_ALL:
+                    canceled += 1
+                route(event.account, encode(CanceledReport(
+                    0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
+                    event.status, event.filled, event.client_order_id,
+                )), origin, request_id, target)
+            elif kind is ev.OrderRejected:
+                assert isinstance(event, ev.OrderRejected)
+                rejected = True
+                route(event.account, encode(RejectedReport(
+                    0, 0, ts, event.account, event.order_id, int(event.code), event.symbol,
+                    event.client_order_id, event.message,
+                )), origin, request_id, target)
+            elif kind is ev.OrderExpired:
+                assert isinstance(event, ev.OrderExpired)
+                route(event.account, encode(ExpiredReport(
+                    0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
+                    event.status, event.filled, event.client_order_id,
+                )), origin, request_id, target)
+            elif kind is ev.OrderAmended:
+                assert isinstance(event, ev.OrderAmended)
+                route(event.account, encode(AmendedReport(
+                    0, 0, ts, event.account, event.order_id, event.symbol, event.qty,
+                    event.price, event.filled, event.kept_priority, event.client_order_id,
+                )), origin, request_id, target)
+            elif kind is ev.OrderTriggered:
+                assert isinstance(event, ev.OrderTriggered)
+                route(event.account, encode(TriggeredReport(
+                    0, 0, ts, event.account, event.order_id, event.symbol, event.last_price,
+                    event.client_order_id,
+                )), origin, request_id, target)
+        if type(command) is cmd.CancelAllOrders and not rejected:
+            route(command.account, encode(CancelAllReport(
+                0, 0, ts, command.account, command.symbol, canceled,
+            )), origin, request_id, target)
+
+    def _fills(
+        self, t: ev.TradeExecuted, ts: int, origin: Session | None, request_id: int, target: int
+    ) -> None:
+        maker_side = Side.SELL if t.taker_side is Side.BUY else Side.BUY
+        self._route(t.maker_account, encode(FillReport(
+            0, 0, ts, t.maker_account, t.maker_order_id, t.trade_id, t.symbol, maker_side,
+            Liquidity.MAKER, t.maker_status, t.price, t.qty, t.quote_qty, t.maker_fee,
+            t.maker_filled, t.maker_client_order_id,
+        )), origin, request_id, target)
+        self._route(t.taker_account, encode(FillReport(
+            0, 0, ts, t.taker_account, t.taker_order_id, t.trade_id, t.symbol, t.taker_side,
+            Liquidity.TAKER, t.taker_status, t.price, t.qty, t.quote_qty, t.taker_fee,
+            t.taker_filled, t.taker_client_order_id,
+        )), origin, request_id, target)
+
+    def _route(
+        self, account: AccountId, template: bytes, origin: Session | None, request_id: int,
+        target: int,
+    ) -> None:
+        sessions = self.registry.by_account.get(account)
+        if sessions:
+            for session in sessions:
+                session.deliver(template, request_id if session is origin else 0)
+        if (
+            origin is not None and origin.privileged and account == target
+            and origin.account != account
+        ):
+            origin.deliver(template, request_id)

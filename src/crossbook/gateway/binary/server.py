@@ -1,0 +1,349 @@
+"""The binary order-entry server: one asyncio protocol per connection, over TCP or Unix.
+
+Contract (docs/protocol/binary.md is the protocol):
+- The first frame must be `Login` (else `Logout(LOGIN_REQUIRED)` and close). A refused login
+  gets `LoginRejected` and a close; an accepted one `LoginAccepted(session_id, account,
+  next_seq, heartbeat_ms, revision)`. Resuming a session moves it to the new connection and
+  logs the old one out.
+- Every whole frame a read returned is decoded and handled in that turn; requests become
+  domain commands submitted to the sequencer at once (pipelining). A request naming another
+  account from a non-privileged session, a full inbox or a stopped sequencer is answered
+  with a `RejectedReport` (`GATEWAY_FORBIDDEN`, `GATEWAY_THROTTLED`, `GATEWAY_UNAVAILABLE`)
+  without reaching the journal; every other answer comes from `ReportRouter`, after
+  durability.
+- Output is batched: frames queued in one loop turn go out in one `write`.
+- Malformed bytes (the decoder's coded `ProtocolError`), a second `Login`, or an unexpected
+  exception while handling a frame: `Logout(code, message)`, then close. The node never
+  stops because of a peer. A peer that does not read is dropped once its write buffer
+  passes `max_buffer` bytes; its reports stay in the session store for resend.
+- Heartbeats: a `Heartbeat(last_seq)` after one interval without output; a connection
+  silent for three intervals is logged out with `HEARTBEAT_TIMEOUT`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+from crossbook.domain import commands as cmd
+from crossbook.domain.rejects import Reject
+from crossbook.domain.values import AccountId, Nanos, OrderId
+from crossbook.gateway.binary.reports import ReportRouter
+from crossbook.gateway.binary.sessions import LoginPolicy, Session, SessionRegistry
+from crossbook.gateway.context import CommandBus
+from crossbook.gateway.views import KeyRecord
+from crossbook.protocol.binary import FrameDecoder, ProtocolErrorCode, encode
+from crossbook.protocol.binary_messages import (
+    CLIENT_MESSAGES,
+    REVISION,
+    Amend,
+    Cancel,
+    CancelAll,
+    Heartbeat,
+    Login,
+    LoginAccepted,
+    LoginRejected,
+    Logout,
+    Message,
+    NewOrder,
+    RejectedReport,
+    ResendDone,
+    ResendRequest,
+)
+from crossbook.sequencer.loop import SequencerError, Throttled
+
+log = logging.getLogger(__name__)
+
+MIN_HEARTBEAT_MS = 50
+MAX_HEARTBEAT_MS = 60_000
+
+
+class BinaryServer:
+    """Sessions, routing and listeners of the binary protocol for one node."""
+
+    def __init__(
+        self,
+        bus: CommandBus,
+        keys: dict[str, KeyRecord],
+        *,
+        keep: int = 65_536,
+        max_sessions: int = 4_096,
+        skew_ns: int = 10_000_000_000,
+        max_buffer: int = 64 << 20,
+        record_origins: bool = False,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.bus = bus
+        self.policy = LoginPolicy(keys, skew_ns)
+        self.registry = SessionRegistry(keep, max_sessions)
+        self.router = ReportRouter(self.registry, record_origins=record_origins)
+        self.max_buffer = max_buffer
+        self.clock = clock
+        self.connections: set[BinaryConnection] = set()
+        self.servers: list[asyncio.Server] = []
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def listen_tcp(self, host: str, port: int) -> tuple[str, int]:
+        server = await asyncio.get_running_loop().create_server(
+            lambda: BinaryConnection(self), host, port, backlog=4096
+        )
+        self._started(server)
+        address = server.sockets[0].getsockname()
+        return str(address[0]), int(address[1])
+
+    async def listen_unix(self, path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a stale socket of a previous run
+        server = await asyncio.get_running_loop().create_unix_server(
+            lambda: BinaryConnection(self), str(path), backlog=4096
+        )
+        os.chmod(path, 0o600)
+        self._started(server)
+
+    def _started(self, server: asyncio.Server) -> None:
+        self.servers.append(server)
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._heartbeats())
+
+    async def close(self) -> None:
+        for server in self.servers:
+            server.close()
+        for connection in list(self.connections):
+            connection.logout(0, "server shutting down")
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for server in self.servers:
+            await server.wait_closed()
+
+    async def _heartbeats(self, tick: float = 0.05) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for connection in list(self.connections):
+                connection.tick(now)
+
+
+class BinaryConnection(asyncio.Protocol):
+    __slots__ = (
+        "closing", "decoder", "flush_scheduled", "heartbeat", "last_received", "last_sent",
+        "loop", "out", "server", "session", "transport",
+    )
+
+    def __init__(self, server: BinaryServer) -> None:
+        self.server = server
+        self.decoder = FrameDecoder(accept=CLIENT_MESSAGES)
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.out: list[bytes] = []
+        self.flush_scheduled = False
+        self.closing = False
+        self.heartbeat = 1.0
+        self.loop = asyncio.get_running_loop()
+        self.last_received = self.last_sent = self.loop.time()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.closing = True
+        session = self.session
+        if session is not None and session.outbox is self:
+            session.outbox = None
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.last_received = self.loop.time()
+        messages, error = self.decoder.feed(data)
+        try:
+            for message in messages:
+                if self.closing:
+                    return
+                self._handle(message)
+        except Exception:  # a bug must cost one session, never the node
+            log.exception("binary session failed while handling a frame")
+            self.logout(ProtocolErrorCode.BAD_FIELD, "internal error handling the frame")
+            return
+        if error is not None:
+            self.logout(error.code, error.message[:64])
+
+    # -- Outbox ------------------------------------------------------------------------------
+
+    def queue(self, frame: bytes) -> None:
+        self.out.append(frame)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def close_session(self, code: int, message: str) -> None:
+        self.logout(code, message)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        transport, out = self.transport, self.out
+        if not out or transport is None:
+            return
+        self.out = []
+        transport.write(b"".join(out))
+        self.last_sent = self.loop.time()
+        if transport.get_write_buffer_size() > self.server.max_buffer:
+            log.warning("binary session dropped: the peer does not read its reports")
+            self.closing = True
+            transport.abort()
+
+    def logout(self, code: int, message: str) -> None:
+        if self.closing or self.transport is None:
+            return
+        self.queue(encode(Logout(int(code), message)))
+        self.flush()
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def tick(self, now: float) -> None:
+        if self.session is None:
+            if now - self.last_received > 10.0:
+                self.logout(ProtocolErrorCode.LOGIN_REQUIRED, "no Login received")
+            return
+        interval = self.heartbeat
+        if now - self.last_received > 3 * interval:
+            self.logout(ProtocolErrorCode.HEARTBEAT_TIMEOUT, "nothing received for 3 intervals")
+        elif now - self.last_sent >= interval and not self.out:
+            self.queue(encode(Heartbeat(self.session.last_seq)))
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def _handle(self, message: Message) -> None:
+        session = self.session
+        kind = type(message)
+        if session is None:
+            if kind is Login:
+                assert isinstance(message, Login)
+                self._login(message)
+            else:
+                self.logout(ProtocolErrorCode.LOGIN_REQUIRED, "the first frame must be Login")
+            return
+        if kind is NewOrder:
+            assert isinstance(message, NewOrder)
+            account = self._account(session, message.account, message.request_id, message.symbol)
+            if account is not None:
+                self._submit(session, message.request_id, message.symbol, cmd.PlaceOrder(
+                    account, message.symbol, message.side, message.type, message.qty,
+                    message.price, message.tif, message.quote_qty, message.stop_price,
+                    message.expire_ts, message.post_only, message.visible_qty, message.stp,
+                    message.client_order_id,
+                ))
+        elif kind is Cancel:
+            assert isinstance(message, Cancel)
+            account = self._account(session, message.account, message.request_id, message.symbol)
+            if account is not None:
+                self._submit(session, message.request_id, message.symbol, cmd.CancelOrder(
+                    account, message.symbol, message.order_id, message.client_order_id
+                ))
+        elif kind is Amend:
+            assert isinstance(message, Amend)
+            account = self._account(session, message.account, message.request_id, message.symbol)
+            if account is not None:
+                self._submit(session, message.request_id, message.symbol, cmd.AmendOrder(
+                    account, message.symbol, message.order_id, message.client_order_id,
+                    message.qty, message.price,
+                ))
+        elif kind is CancelAll:
+            assert isinstance(message, CancelAll)
+            account = self._account(session, message.account, message.request_id, message.symbol)
+            if account is not None:
+                self._submit(session, message.request_id, message.symbol,
+                             cmd.CancelAllOrders(account, message.symbol))
+        elif kind is ResendRequest:
+            assert isinstance(message, ResendRequest)
+            self._resend(session, message.from_seq, message.to_seq)
+        elif kind is Logout:
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
+        elif kind is Login:
+            self.logout(ProtocolErrorCode.UNKNOWN_TYPE, "already logged in")
+
+    def _login(self, login: Login) -> None:
+        server = self.server
+        checked = server.policy.check(login, server.clock())
+        if isinstance(checked, tuple):
+            code, text = checked
+            self.queue(encode(LoginRejected(int(code), text)))
+            self.flush()
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
+            return
+        session = server.registry.open(checked, login.session_id)
+        previous = session.outbox
+        if previous is not None and previous is not self:
+            previous.close_session(0, "session resumed on another connection")
+        session.outbox = self
+        self.session = session
+        heartbeat_ms = login.heartbeat_ms or 1000
+        heartbeat_ms = min(max(heartbeat_ms, MIN_HEARTBEAT_MS), MAX_HEARTBEAT_MS)
+        self.heartbeat = heartbeat_ms / 1000
+        self.queue(encode(LoginAccepted(
+            session.session_id, AccountId(session.account), session.next_seq, heartbeat_ms,
+            min(login.revision, REVISION) or REVISION,
+        )))
+
+    def _account(
+        self, session: Session, account: int, request_id: int, symbol: str
+    ) -> AccountId | None:
+        if account in (0, session.account):
+            return AccountId(session.account)
+        if session.privileged:
+            return AccountId(account)
+        self._reject(session, request_id, symbol, Reject.GATEWAY_FORBIDDEN,
+                     "only gateway sessions may name another account")
+        return None
+
+    def _submit(self, session: Session, request_id: int, symbol: str, command: Any) -> None:
+        server = self.server
+        try:
+            future = server.bus.submit(command)
+        except Throttled as exc:
+            self._reject(session, request_id, symbol, Reject.GATEWAY_THROTTLED, str(exc))
+            return
+        except SequencerError as exc:
+            self._reject(session, request_id, symbol, Reject.GATEWAY_UNAVAILABLE, str(exc))
+            server.router.forget_failed()
+            return
+        server.router.track(command, session, request_id, future)
+
+    def _reject(
+        self, session: Session, request_id: int, symbol: str, code: Reject, text: str
+    ) -> None:
+        report = RejectedReport(
+            0, 0, Nanos(self.server.clock()), AccountId(session.account), OrderId(0),
+            int(code), symbol, "", text,
+        )
+        session.deliver(encode(report), request_id)
+
+    def _resend(self, session: Session, from_seq: int, to_seq: int) -> None:
+        from_seq = max(from_seq, 1)
+        last = session.last_seq if to_seq == 0 else min(to_seq, session.last_seq)
+        frames = session.resend(from_seq, last)
+        if frames is None:
+            gone = session.oldest_seq() - 1
+            self.queue(encode(ResendDone(from_seq, gone, False)))
+            return
+        for frame in frames:
+            self.queue(frame)
+        self.queue(encode(ResendDone(from_seq, max(last, from_seq - 1), True)))

@@ -1,0 +1,254 @@
+"""A gateway worker process: the REST gateway in front of a core process, as a binary client.
+
+Started by the core (`crossbook serve --workers N`, `crossbook.cluster`) as
+`python -m crossbook.worker`, with the shared listening socket's fd and the privileged
+worker key in its environment. It
+
+1. connects to the core's feed (`DATA_DIR/feed.sock`) and loads the pickled durable views
+   (`GatewayViews`, `MarketData`) from its `FeedHello`, then folds every `FeedBatch` into
+   them, so reads, signatures and rate limits are served locally from exact durable state;
+2. logs in to the core's binary socket (`DATA_DIR/binary.sock`) with the worker key and
+   sends every order, cancel, amend and cancel-all as a binary request naming the account;
+3. serves the same ASGI app as the core (`crossbook.node.registrars`) with uvicorn on the
+   inherited socket.
+
+`RemoteBus.submit(command)` is the `CommandBus` the routes use: the future resolves with the
+command's own `Applied`, found in the feed by the origin `(session_id, request_id)`, after the
+views folded that batch (a GET after a POST sees the order). A gateway-level refusal
+(`GATEWAY_THROTTLED`, `GATEWAY_UNAVAILABLE`) answered on the binary session fails it at once
+with the sequencer's error type, and a lost connection fails it with `Unavailable` (outcome
+unknown, exactly like a core that stopped). Admin commands go over the feed socket.
+
+The worker exits when the feed closes (the core stopped); the core starts it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import pickle
+import socket
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+from crossbook import __version__
+from crossbook.client.binary import BinaryClient
+from crossbook.cluster import (
+    BINARY_SOCKET,
+    FEED_SOCKET,
+    FeedAnswer,
+    FeedBatch,
+    FeedCommand,
+    FeedHello,
+    frame,
+    read_frame,
+)
+from crossbook.config import LimitsConfig
+from crossbook.domain import commands as cmd
+from crossbook.domain.rejects import Reject
+from crossbook.gateway.app import build_app
+from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.limits import LimitConfig, RateLimiter
+from crossbook.gateway.metrics import Metrics
+from crossbook.gateway.views import GatewayViews
+from crossbook.marketdata.views import MarketData
+from crossbook.node import configure_logging, registrars
+from crossbook.protocol.binary_messages import (
+    Amend,
+    Cancel,
+    CancelAll,
+    NewOrder,
+    RejectedReport,
+    Report,
+    Request,
+)
+from crossbook.sequencer.loop import Throttled, Unavailable
+from crossbook.sequencer.ports import Applied
+
+log = logging.getLogger("crossbook.worker")
+
+
+def to_request(command: cmd.Command, request_id: int) -> Request | None:
+    """The binary request for a trading command (None for any other command)."""
+    kind = type(command)
+    if kind is cmd.PlaceOrder:
+        assert isinstance(command, cmd.PlaceOrder)
+        c = command
+        return NewOrder(
+            request_id, c.symbol, c.side, c.type, c.qty, c.price, c.tif, c.quote_qty,
+            c.stop_price, c.expire_ts, c.post_only, c.visible_qty, c.stp, c.client_order_id,
+            c.account,
+        )
+    if kind is cmd.CancelOrder:
+        assert isinstance(command, cmd.CancelOrder)
+        return Cancel(
+            request_id, command.symbol, command.order_id, command.client_order_id,
+            command.account,
+        )
+    if kind is cmd.AmendOrder:
+        assert isinstance(command, cmd.AmendOrder)
+        return Amend(
+            request_id, command.symbol, command.order_id, command.client_order_id, command.qty,
+            command.price, command.account,
+        )
+    if kind is cmd.CancelAllOrders:
+        assert isinstance(command, cmd.CancelAllOrders)
+        return CancelAll(request_id, command.symbol, command.account)
+    return None
+
+
+class RemoteBus:
+    """The `CommandBus` of a worker: binary requests for trading, the feed for the rest."""
+
+    def __init__(
+        self, client: BinaryClient, writer: asyncio.StreamWriter, views: GatewayViews,
+        market: MarketData,
+    ) -> None:
+        self.client = client
+        self.writer = writer
+        self.views = views
+        self.market = market
+        self.waiting: dict[int, asyncio.Future[Applied]] = {}
+        self.admin: dict[int, asyncio.Future[Applied]] = {}
+        self._ids = itertools.count(1)
+        self.feed_alive = True
+
+    @property
+    def healthy(self) -> bool:
+        return self.feed_alive and self.client.error is None
+
+    def submit(self, command: cmd.Command) -> asyncio.Future[Applied]:
+        if not self.feed_alive:
+            raise Unavailable("the core process is gone")
+        future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
+        request_id = self.client.next_request_id()
+        request = to_request(command, request_id)
+        if request is None:
+            self.admin[request_id] = future
+            self.writer.write(frame(FeedCommand(request_id, command)))
+            return future
+        try:
+            answer = self.client.submit(request)
+        except Exception as exc:  # not connected (reconnecting): nothing was sent
+            raise Unavailable(f"no connection to the core: {exc}") from None
+        self.waiting[request_id] = future
+        answer.add_done_callback(lambda done: self._answered(request_id, done))
+        return future
+
+    def _answered(self, request_id: int, answer: asyncio.Future[Report]) -> None:
+        waiting = self.waiting
+        exc = answer.exception()
+        if exc is not None:
+            future = waiting.pop(request_id, None)
+            if future is not None and not future.done():
+                future.set_exception(Unavailable(f"outcome unknown: {exc}"))
+            return
+        report = answer.result()
+        if isinstance(report, RejectedReport) and report.code >= Reject.GATEWAY_THROTTLED:
+            future = waiting.pop(request_id, None)
+            if future is not None and not future.done():
+                error = Throttled if report.code == Reject.GATEWAY_THROTTLED else Unavailable
+                future.set_exception(error(report.message))
+
+    def fold(self, message: FeedBatch | FeedAnswer) -> None:
+        if isinstance(message, FeedAnswer):
+            future = self.admin.pop(message.id, None)
+            if future is not None and not future.done():
+                if message.applied is None:
+                    future.set_exception(Unavailable(message.message))
+                else:
+                    future.set_result(message.applied)
+            return
+        batch = message.applied
+        self.views.on_batch(batch)
+        self.market.on_batch(batch)
+        session_id, waiting = self.client.session_id, self.waiting
+        for index, origin_session, request_id in message.origins:
+            if origin_session == session_id:
+                future = waiting.pop(request_id, None)
+                if future is not None and not future.done():
+                    future.set_result(batch[index])
+
+    def fail_all(self) -> None:
+        self.feed_alive = False
+        for future in [*self.waiting.values(), *self.admin.values()]:
+            if not future.done():
+                future.set_exception(Unavailable("the core process is gone"))
+        self.waiting.clear()
+        self.admin.clear()
+
+
+async def run_worker(data_dir: Path, key: str, secret: str, fd: int, limits: LimitsConfig) -> int:
+    import uvicorn  # noqa: PLC0415 (the server is only needed when serving)
+
+    reader, writer = await asyncio.open_unix_connection(
+        str(data_dir / FEED_SOCKET), limit=1 << 26
+    )
+    hello = await read_frame(reader)
+    assert isinstance(hello, FeedHello)
+    views, market = pickle.loads(hello.state)  # our own core, 0600 socket
+    assert isinstance(views, GatewayViews)
+    assert isinstance(market, MarketData)
+    client = BinaryClient(key, secret.encode(), path=str(data_dir / BINARY_SOCKET))
+    await client.connect()
+    bus = RemoteBus(client, writer, views, market)
+    metrics = Metrics()
+    metrics.healthy = lambda: bus.healthy
+    limiter = RateLimiter(LimitConfig(**{
+        name: getattr(limits, name) for name in LimitConfig.__dataclass_fields__
+    }), lambda: time.time_ns() // 1_000_000)
+    context = GatewayContext(
+        bus=bus, views=views, market=market, limits=limiter, metrics=metrics,
+        info={"version": __version__, "role": "gateway worker"},
+    )
+    app = build_app(context, registrars())
+    sock = socket.socket(fileno=fd)
+    server = uvicorn.Server(uvicorn.Config(
+        app, loop="none", http="httptools", lifespan="off", access_log=False, log_config=None,
+        server_header=False, date_header=False,
+    ))
+
+    async def follow() -> None:
+        try:
+            while True:
+                message = await read_frame(reader)
+                if isinstance(message, FeedBatch | FeedAnswer):
+                    bus.fold(message)
+        except (asyncio.IncompleteReadError, ConnectionError, msgspec.DecodeError) as exc:
+            log.warning("feed closed, stopping: %r", exc)
+        finally:
+            bus.fail_all()
+            server.should_exit = True
+
+    feed = asyncio.get_running_loop().create_task(follow())
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        feed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feed
+        await client.close()
+        writer.close()
+    return 0
+
+
+def main() -> int:
+    import uvloop  # noqa: PLC0415
+
+    env = os.environ
+    configure_logging(env.get("CROSSBOOK_LOG_LEVEL", "INFO"))
+    limits = msgspec.json.decode(env.get("CROSSBOOK_WORKER_LIMITS", "{}"), type=LimitsConfig)
+    return uvloop.run(run_worker(
+        Path(env["CROSSBOOK_DATA_DIR"]), env["CROSSBOOK_WORKER_KEY"],
+        env["CROSSBOOK_WORKER_SECRET"], int(env["CROSSBOOK_WORKER_FD"]), limits,
+    ))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
