@@ -14,6 +14,7 @@ notional; the engine applies it to limit orders and quote-sized market orders).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -222,7 +223,7 @@ def register(router: Router, ctx: GatewayContext, table: SymbolTable) -> None:
             for c in found
         ])
 
-    def each(request: Request, one: Any) -> Response:
+    def each(request: Request, one: Callable[[InstrumentRecord], dict[str, Any]]) -> Response:
         params = Params.of(request)
         chosen = _symbols_param(table, params)
         if chosen is not None and params.get("symbol") is not None:
