@@ -19,10 +19,11 @@ import pytest
 from crossbook.config import DEFAULT_TOML
 from tests.support.node import NodeProcess
 
-LIMITS = """
+ORDERS_PER_10S = 60
+LIMITS = f"""
 [limits]
 key_weight_per_minute = 1000000
-key_orders_per_10s = 1000
+key_orders_per_10s = {ORDERS_PER_10S}
 key_orders_per_day = 1000000
 ip_weight_per_minute = 10000000
 """
