@@ -15,10 +15,14 @@ from crossbook import __version__
 
 # Subcommand groups, imported lazily so that `crossbook --help` stays fast.
 GROUPS: tuple[str, ...] = (
+    "crossbook.cli.admin",
     "crossbook.cli.demo",
     "crossbook.cli.history",
     "crossbook.cli.journal",
     "crossbook.cli.serve",
+    "crossbook.cli.trade",
+    "crossbook.cli.tui",
+    "crossbook.cli.watch",
 )
 
 
