@@ -67,6 +67,12 @@ class Unavailable(SequencerError):
     code = Reject.GATEWAY_UNAVAILABLE
 
 
+class Unjournalable(SequencerError):
+    """The journal cannot encode the command (an integer beyond 64 bits): refused, no seq."""
+
+    code = Reject.GATEWAY_BAD_REQUEST
+
+
 @dataclass(frozen=True, slots=True)
 class SequencerConfig:
     inbox_size: int = 65_536
@@ -207,7 +213,10 @@ class Sequencer:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            await self._turn()
+            try:
+                await self._turn()
+            except Exception as exc:  # a bug in the loop itself: never leave callers waiting
+                self._fail(exc, [])
 
     async def _turn(self) -> None:
         inbox = self._inbox
@@ -215,12 +224,11 @@ class Sequencer:
         batch = [popleft() for _ in range(min(len(inbox), self.config.max_batch))]
         ts = max(self._clock.now_ns(), self._last_ts)
         first = self._last_seq + 1
-        append = self._journal.append
-        for offset, (command, _) in enumerate(batch):
-            append(first + offset, ts, command)
-        started = time.perf_counter_ns()
+        batch = self._append(batch, first, ts)
+        if not batch:
+            return
         commit = asyncio.get_running_loop().run_in_executor(
-            self._journal_thread, self._journal.commit
+            self._journal_thread, self._timed_commit
         )
         try:
             results = self._apply(batch, first, ts)
@@ -229,11 +237,10 @@ class Sequencer:
             self._fail(exc, batch)
             return
         try:
-            await commit
+            elapsed = await commit
         except OSError as exc:
             self._fail(exc, batch)
             return
-        elapsed = time.perf_counter_ns() - started
         self._last_seq, self._last_ts = first + len(batch) - 1, ts
         self._record(len(batch), elapsed)
         applied = []
@@ -255,6 +262,26 @@ class Sequencer:
             return
         self._schedule_expiry()
         self._maybe_snapshot()
+
+    def _timed_commit(self) -> int:
+        started = time.perf_counter_ns()
+        self._journal.commit()
+        return time.perf_counter_ns() - started
+
+    def _append(self, batch: list[_Entry], first: int, ts: int) -> list[_Entry]:
+        """Journal the batch; a command the journal cannot encode is refused and takes no seq."""
+        append, kept = self._journal.append, list[_Entry]()
+        for command, future in batch:
+            try:
+                append(first + len(kept), ts, command)
+            except (OverflowError, TypeError, ValueError) as exc:
+                if future is not None:
+                    self._external -= 1
+                    if not future.done():
+                        future.set_exception(Unjournalable(f"cannot journal {command!r}: {exc}"))
+                continue
+            kept.append((command, future))
+        return kept
 
     def _apply(self, batch: list[_Entry], first: int, ts: int) -> list[list[Event]]:
         apply, stamp = self.engine.apply, Nanos(ts)

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 
 from crossbook.domain import events as ev
-from crossbook.domain.commands import Command, ExpireOrders, PlaceOrder
+from crossbook.domain.commands import Command, Deposit, ExpireOrders, PlaceOrder
 from crossbook.domain.enums import OrderType, Side, TimeInForce
 from crossbook.domain.rejects import Reject
-from crossbook.domain.values import AccountId, Lots, Nanos, Ticks
+from crossbook.domain.values import AccountId, Lots, Nanos, Ticks, Units
 from crossbook.engine.exchange import Exchange
 from crossbook.journal.core import JOURNAL_DIR, open_core
 from crossbook.journal.file import Durability
 from crossbook.journal.recovery import full_replay
 from crossbook.journal.segments import iter_records, scan_journal
-from crossbook.sequencer.loop import SequencerConfig, Throttled, Unavailable
+from crossbook.sequencer.loop import SequencerConfig, Throttled, Unavailable, Unjournalable
 from crossbook.sequencer.ports import Applied
 from crossbook.sequencer.workload import order_flow, setup_commands
 
@@ -197,6 +197,22 @@ def test_a_failing_sink_stops_the_sequencer(tmp_path: Path) -> None:
         await eventually(lambda: not core.sequencer.healthy)
         with pytest.raises(Unavailable):
             core.sequencer.submit(commands[1])
+        await core.close()
+
+    run(main())
+
+
+def test_a_command_beyond_64_bits_is_refused_without_a_seq(tmp_path: Path) -> None:
+    async def main() -> None:
+        core = await open_core(tmp_path)
+        setup = setup_commands(1, 1)
+        too_big = Deposit(AccountId(1), "USD", Units(2**70), "huge")
+        futures = [core.sequencer.submit(c) for c in (setup[0], too_big, setup[1])]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        assert isinstance(results[1], Unjournalable)
+        assert results[1].code is Reject.GATEWAY_BAD_REQUEST
+        assert [r.seq for r in results if isinstance(r, Applied)] == [1, 2]
+        assert core.sequencer.healthy
         await core.close()
 
     run(main())
