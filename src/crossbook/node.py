@@ -3,10 +3,17 @@
 `run_node(settings)` recovers the data directory (`open_core`), applies the configuration
 (assets and instruments the journal lacks, the admin key on first start), seeds the
 gateway's durable views and the market data views from the recovered engine, wires the
-sinks (views, market data, metrics), builds the ASGI app (native `/v1`, operations, and the
-Binance dialect when its module is present) and serves it with uvicorn on the same event
-loop as the sequencer, until SIGINT or SIGTERM; then it drains the inbox and closes the
-journal.
+sinks (views, market data, metrics, the history projector), builds the ASGI app (native
+`/v1`, operations, and the Binance dialect when its module is present) and serves it with
+uvicorn on the same event loop as the sequencer, until SIGINT or SIGTERM; then it drains the
+inbox and closes the journal.
+
+History: `--history URL` (default: `history.sqlite3` in the data dir; `postgresql://...`;
+`off` to run without) gets a projector registered as a sink after the views. It catches up
+from the journal on start (on a worker thread, never holding the sequencer), shows its lag
+and health in `/ready` (advisory: it never makes the node unready) and `/metrics`, serves
+reads past memory through `context.history`, and is flushed (bounded) and closed after the
+journal on stop.
 
 Reads: the gateway serves only sink-fed views (durable state); the engine is read here once,
 at start, when it is exactly the recovered durable state and no batch is in flight.
@@ -42,11 +49,15 @@ from crossbook.engine.exchange import Exchange
 from crossbook.gateway import native, ops
 from crossbook.gateway.app import GatewayApp, Registrar, build_app
 from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.history import HistoryMonitor, HistoryReader
 from crossbook.gateway.limits import LimitConfig, RateLimiter
 from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.native.admin import new_key_pair
 from crossbook.gateway.views import GatewayViews, OrderRecord
 from crossbook.gateway.ws import Limits, WebSocketGateway
+from crossbook.history import open_store
+from crossbook.history.projector import Projector
+from crossbook.history.replay import catch_up_from
 from crossbook.journal.core import Core, open_core
 from crossbook.journal.file import Durability
 from crossbook.marketdata.views import MarketData
@@ -147,6 +158,26 @@ async def bootstrap_admin(core: Core, data_dir: Path, env: dict[str, str]) -> No
               flush=True)
 
 
+HISTORY_OFF = ("off", "none")
+
+
+def open_history(settings: NodeSettings) -> Projector | None:
+    """The history projector for `settings.history` (not started), or None when off."""
+    target = settings.history or str(settings.data_dir)
+    if target.lower() in HISTORY_OFF:
+        return None
+    return Projector(open_store(target), catch_up=catch_up_from(settings.data_dir))
+
+
+def history_label(settings: NodeSettings) -> str:
+    """Where history goes, without credentials: `sqlite` or `postgresql://host:port/db`."""
+    target = settings.history or ""
+    if "://" not in target:
+        return "sqlite"
+    scheme, rest = target.split("://", 1)
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}"
+
+
 DIALECTS = ("crossbook.gateway.binance",)
 """Optional route modules: each, when present, exposes `register(router, context)`."""
 
@@ -171,7 +202,8 @@ async def _watch_loop_lag(metrics: Metrics, interval: float = 0.25) -> None:
 
 
 async def start_gateway(
-    core: Core, settings: NodeSettings, websocket: WebSocketGateway | None = None
+    core: Core, settings: NodeSettings, websocket: WebSocketGateway | None = None,
+    history: Projector | None = None,
 ) -> GatewayApp:
     config = settings.config
     await apply_config(core, config)
@@ -184,6 +216,10 @@ async def start_gateway(
     # with WebSocket streams, the fan-out folds the market data views and then publishes
     sequencer.add_sink(market if websocket is None else websocket.folding(market, views))
     sequencer.add_sink(_MetricsSink(core, metrics))
+    if history is not None:  # queued from now on; everything before comes from the journal
+        sequencer.add_sink(history)
+        history.head_seq = max(history.head_seq, sequencer.last_seq)
+        await history.start()
     metrics.inbox_depth = lambda: len(sequencer._inbox)
     metrics.healthy = lambda: sequencer.healthy
     limits = RateLimiter(LimitConfig(**{
@@ -193,6 +229,12 @@ async def start_gateway(
         bus=sequencer, views=views, market=market, limits=limits, metrics=metrics,
         info={"version": __version__, "durability": str(settings.durability)},
     )
+    if history is not None:
+        monitor = HistoryMonitor(history.status, history_label(settings))
+        context.history = HistoryReader(history.store)
+        context.checks["history"] = monitor.check
+        context.advisory.add("history")
+        metrics.registry.register(monitor)
     if websocket is None:
         return build_app(context, registrars())
     websocket.bind(context)
@@ -212,6 +254,7 @@ async def run_node(settings: NodeSettings) -> int:
         ),
     )
     lag_task: asyncio.Task[None] | None = None
+    history = open_history(settings)
     edge = EdgeServices(settings)
     websocket = WebSocketGateway(settings.ws, Limits.from_env(settings.env))
     try:
@@ -219,7 +262,7 @@ async def run_node(settings: NodeSettings) -> int:
             "last_seq": core.recovery.last_seq, "replayed": core.recovery.replayed,
             "snapshot_seq": core.recovery.snapshot_seq, "durability": str(core.durability),
         }})
-        app = await start_gateway(core, settings, websocket)
+        app = await start_gateway(core, settings, websocket, history)
         await websocket.start()
         await edge.start(core, app.context)
         lag_task = asyncio.get_running_loop().create_task(_watch_loop_lag(app.context.metrics))
@@ -242,6 +285,8 @@ async def run_node(settings: NodeSettings) -> int:
         await edge.close()
         await websocket.close()
         await core.close()
+        if history is not None:
+            await history.stop()
     log.info("stopped", extra={"fields": {"last_seq": core.sequencer.last_seq}})
     return 0
 

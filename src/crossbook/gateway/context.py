@@ -58,6 +58,8 @@ class GatewayContext:
     history: Any = None
     """A history reader (`crossbook.history`) for orders and fills beyond memory, or None."""
     checks: dict[str, Check] = field(default_factory=dict)
+    advisory: set[str] = field(default_factory=set)
+    """Names of `checks` that `/ready` shows but that do not gate readiness (history)."""
     info: dict[str, str] = field(default_factory=dict)
     """Shown by `/ready` and the OpenAPI document: version, durability, ..."""
     listen_keys: ListenKeys = field(default_factory=ListenKeys)

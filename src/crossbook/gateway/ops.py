@@ -4,6 +4,8 @@
 - `/ready`: 200 when every component is ready, else 503, with per-component status: the
   sequencer (journal writable: it stops for good on the first journal error), event-loop lag
   under `max_loop_lag` seconds, and every extra check the node registered (history database).
+  A check named in `context.advisory` is shown but does not gate readiness: the history
+  database being down or behind never stops trading, so it never takes the node out.
 - `/metrics`: Prometheus text format (`crossbook.gateway.metrics`).
 - `/openapi.json`: OpenAPI 3.1 built from the router's table and msgspec's JSON schemas;
   `/docs`: a small page that renders it (Swagger UI from a CDN, the document itself works
@@ -109,7 +111,7 @@ def register(router: Router, ctx: GatewayContext, max_loop_lag: float = 0.5) -> 
             except Exception as exc:  # a failing probe is a not-ready component
                 ok, detail = False, repr(exc)
             components[name] = wire.ComponentStatus(ok, detail)
-        ok = all(c.ok for c in components.values())
+        ok = all(c.ok for name, c in components.items() if name not in ctx.advisory)
         return json_response(wire.Readiness(ok, components), 200 if ok else 503)
 
     async def metrics(request: Request) -> Response:

@@ -14,6 +14,9 @@ Contract:
   is bounded: past `max_pending` records it is dropped and the gap is filled from the source
   instead, as it is on start when the database is behind the journal. Without one the queue
   is unbounded and a database behind the journal is reported in `status().gap`.
+- `start()` never fails on the database: when the store cannot be opened (PostgreSQL not up
+  yet), the writer keeps trying in the background like any other failure, and the node
+  starts trading regardless.
 - `flush()` waits until everything offered has been written; `stop()` flushes (bounded by a
   grace period) and closes the store.
 """
@@ -85,6 +88,7 @@ class Projector:
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._resync = True
+        self._opened = False
         self._healthy = True
         self._last_error = ""
         self._failures = 0
@@ -122,10 +126,32 @@ class Projector:
         )
 
     async def start(self) -> None:
-        await self.store.open()
+        try:
+            await self._open()
+        except Exception as exc:  # the writer retries in the background
+            self._failed(exc)
+        self._task = asyncio.create_task(self._run(), name="history-projector")
+
+    @property
+    def opened(self) -> bool:
+        return self._opened
+
+    async def _open(self) -> None:
+        try:
+            await self.store.open()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.store.close()
+            raise
+        self._opened = True
         self.state = await self.store.load_state()
         self._resync = False
-        self._task = asyncio.create_task(self._run(), name="history-projector")
+
+    def _failed(self, exc: Exception) -> None:
+        self._resync = True
+        self._healthy = False
+        self._failures += 1
+        self._last_error = f"{type(exc).__name__}: {exc}"
 
     async def flush(self) -> None:
         """Wait until everything offered is stored (wrap in `asyncio.timeout` to bound it)."""
@@ -136,6 +162,8 @@ class Projector:
     async def stop(self, grace: float = 10.0) -> None:
         """Flush for at most `grace` seconds, then stop writing and close the store."""
         with contextlib.suppress(TimeoutError):
+            if self._task is None:  # never started: nothing is writing
+                grace = 0
             async with asyncio.timeout(grace):
                 await self.flush()
         if self._task is not None:
@@ -158,6 +186,8 @@ class Projector:
         delay = self.retry_initial
         while True:
             try:
+                if not self._opened:
+                    await self._open()
                 if self._resync:
                     self.state = await self.store.load_state()
                     self._resync = False
@@ -176,10 +206,7 @@ class Projector:
             except StaleWrite:
                 self._resync = True
             except Exception as exc:  # any store failure: keep the queue, retry
-                self._resync = True
-                self._healthy = False
-                self._failures += 1
-                self._last_error = f"{type(exc).__name__}: {exc}"
+                self._failed(exc)
                 log.warning("history write failed, retrying in %.2fs: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)

@@ -2,7 +2,8 @@
 
 Contract:
 - Times are nanoseconds since the epoch; `start` is inclusive, `end` exclusive; `None`
-  means unbounded. Results are in ascending order of their key.
+  means unbounded. Results are in ascending order of their key; `newest_first=True` (orders,
+  fills) gives the newest `limit` instead, newest first.
 - Pagination is by key, never by offset: pass the last key you saw plus one as `from_id`
   (orders: order id, fills and trades: trade id, ledger: seq). `limit` is capped at
   `MAX_LIMIT`.
@@ -31,6 +32,8 @@ from crossbook.history.rows import (
 from crossbook.history.store import HistoryStore
 
 MAX_LIMIT: Final = 1000
+MAX_TRADES_PER_QUERY: Final = 100_000
+"""Trades read at most for candles of an interval that is not a whole number of minutes."""
 
 
 class OrderRecord(msgspec.Struct, frozen=True):
@@ -174,13 +177,15 @@ async def orders(
     end: int | None = None,
     from_id: int | None = None,
     limit: int = 500,
+    newest_first: bool = False,
 ) -> list[OrderRecord]:
     """An account's orders in their latest state, by order id (Binance `allOrders`)."""
     rows = await _select(
         store, "orders", ORDER_COLUMNS,
         [("account = ?", account), ("symbol = ?", symbol), ("created_ts >= ?", start),
          ("created_ts < ?", end), ("order_id >= ?", from_id)],
-        order="order_id, symbol", limit=limit,
+        order="order_id DESC, symbol DESC" if newest_first else "order_id, symbol",
+        limit=limit,
     )  # fmt: skip
     return [OrderRecord(*row) for row in rows]
 
@@ -205,15 +210,32 @@ async def fills(
     end: int | None = None,
     from_id: int | None = None,
     limit: int = 500,
+    newest_first: bool = False,
 ) -> list[FillRecord]:
     """An account's fills with their fees, by trade id (Binance `myTrades`)."""
     rows = await _select(
         store, "fills", FILL_COLUMNS,
         [("account = ?", account), ("symbol = ?", symbol), ("order_id = ?", order_id),
          ("ts >= ?", start), ("ts < ?", end), ("trade_id >= ?", from_id)],
-        order="seq, idx, leg", limit=limit,
+        order="seq DESC, idx DESC, leg DESC" if newest_first else "seq, idx, leg",
+        limit=limit,
     )  # fmt: skip
     return [FillRecord(*row) for row in rows]
+
+
+async def client_order_ids(
+    store: HistoryStore, symbol: str, order_ids: Sequence[int]
+) -> dict[int, str]:
+    """The client order ids of some orders of one symbol (for fills, which do not carry it)."""
+    out: dict[int, str] = {}
+    unique = sorted(set(order_ids))
+    for start in range(0, len(unique), 500):
+        part = unique[start:start + 500]
+        sql = (f"SELECT order_id, client_order_id FROM orders WHERE symbol = ? "
+               f"AND order_id IN ({', '.join('?' * len(part))})")
+        for order_id, client_order_id in await store.fetch(sql, [symbol, *part]):
+            out[int(order_id)] = str(client_order_id)
+    return out
 
 
 async def trades(
@@ -284,23 +306,36 @@ async def candles(
     start: int | None = None,
     end: int | None = None,
     limit: int = 500,
+    latest: bool = False,
 ) -> list[Candle]:
-    """Candles of `interval` ns that had trades, oldest first (Binance `klines`)."""
+    """Candles of `interval` ns that had trades, oldest first (Binance `klines`): the first
+    `limit` from `start`, or with `latest=True` the last `limit` before `end`."""
     if interval <= 0:
         raise ValueError("interval must be positive")
     limit = _limit(limit)
     start = None if start is None else start - start % interval
     if interval % CANDLE_NS == 0:
+        table, key, columns = "candles", "open_ts", CANDLE_COLUMNS
         source_limit = limit * (interval // CANDLE_NS)
-        query = _range("candles", CANDLE_COLUMNS, "open_ts", symbol, (start, end), source_limit)
-        rows = await store.fetch(*query)
-        parts = [Candle(*row) for row in rows]
     else:
+        table, key, source_limit = "trades", "ts", MAX_TRADES_PER_QUERY
         columns = ("symbol", "ts", "price", "price", "price", "price", "qty", "quote_qty", "1",
                    "trade_id", "trade_id")  # fmt: skip
-        rows = await store.fetch(*_range("trades", columns, "ts", symbol, (start, end), None))
-        parts = [Candle(*row) for row in rows]
-    return merge(parts, interval)[:limit]
+    rows = await store.fetch(
+        *_range(table, columns, key, symbol, (start, end), source_limit, latest=latest)
+    )
+    parts = [Candle(*row) for row in rows]
+    cut = len(rows) >= source_limit
+    if latest:
+        parts.reverse()
+        merged = merge(parts, interval)
+        if cut and len(merged) <= limit:
+            merged = merged[1:]  # the oldest bucket may miss rows the limit left out
+        return merged[-limit:]
+    merged = merge(parts, interval)
+    if cut and len(merged) <= limit:
+        merged = merged[:-1]  # the newest bucket may miss rows the limit left out
+    return merged[:limit]
 
 
 def _range(
@@ -310,10 +345,13 @@ def _range(
     symbol: str,
     span: tuple[int | None, int | None],
     limit: int | None,
+    *,
+    latest: bool = False,
 ) -> tuple[str, list[object]]:
     start, end = span
     where, params = _where([("symbol = ?", symbol), (f"{key} >= ?", start), (f"{key} < ?", end)])
-    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where} ORDER BY {key}"
+    order = f"{key} DESC" if latest else key
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where} ORDER BY {order}"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)

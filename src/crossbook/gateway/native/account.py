@@ -1,14 +1,17 @@
 """`/v1/account`, `/v1/balances`, `/v1/fills`: the signed caller's own account (read).
 
 Balances and fills come from the durable views: balances are exact; fills are the newest
-ones kept in memory (`GatewayViews.fills_keep` per account), or from the history database
-when one is configured and `from_id` asks for older ones.
+ones kept in memory (`GatewayViews.fills_keep` per account). `GET /v1/fills?symbol=&limit=
+&order_id=&start_time=&end_time=&from_id=` answers newest first (with `from_id`, a trade id,
+the first `limit` from there, ascending); what memory does not hold (older fills, fills
+before a restart) comes from the history database when one is configured.
 """
 
 from __future__ import annotations
 
 from crossbook.domain.enums import Permission
 from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.history import merge_fills, optional_int, reaches_past, time_range
 from crossbook.gateway.http import Request, Response, Router, int_param, json_response
 from crossbook.gateway.native import render
 from crossbook.gateway.native.orders import instrument
@@ -60,8 +63,24 @@ def register(router: Router, ctx: GatewayContext) -> None:
         if symbol is not None:
             instrument(ctx, symbol)
         limit = int_param(request, "limit", 500, 1000)
-        found = [f for f in views.fills(request.key.account) if symbol in (None, f.symbol)]
-        found.reverse()
+        order_id, from_id = optional_int(request.query, "order_id"), optional_int(
+            request.query, "from_id")  # fmt: skip
+        start, end = time_range(request.query)
+        account = request.key.account
+        found = [
+            f for f in views.fills(account)
+            if symbol in (None, f.symbol) and order_id in (None, f.order_id)
+            and (from_id is None or f.trade_id >= from_id)
+            and (start is None or f.ts >= start) and (end is None or f.ts < end)
+        ]  # fmt: skip
+        if ctx.history is not None and reaches_past(len(found), limit, from_id, start):
+            stored = await ctx.history.fills(
+                account, symbol=symbol, order_id=order_id, start=start, end=end,
+                from_id=from_id, limit=limit, newest_first=from_id is None,
+            )  # fmt: skip
+            found = merge_fills(found, stored)
+        if from_id is None:
+            found.reverse()
         return json_response(
             [render.fill(f, views.instruments[f.symbol]) for f in found[:limit]]
         )
@@ -72,4 +91,4 @@ def register(router: Router, ctx: GatewayContext) -> None:
     router.add("GET", "/v1/balances", get_balances, weight=5, response=list[wire.Balance],
                summary="Balances, free and locked", **signed)
     router.add("GET", "/v1/fills", get_fills, weight=10, response=list[wire.Fill],
-               summary="The caller's recent fills, newest first", **signed)
+               summary="The caller's fills, newest first (history past memory)", **signed)

@@ -4,7 +4,10 @@ Routes:
 - `POST /v1/orders` place (`NewOrder`); answers the order after the command is durable,
   with the fills it made at once. An engine rejection answers 4xx with its reject code.
 - `GET /v1/orders?symbol=` open orders; `DELETE /v1/orders?symbol=` cancel all on a symbol.
-- `GET /v1/orders/history?symbol=&limit=` recent orders, open and closed, newest first.
+- `GET /v1/orders/history?symbol=&limit=&start_time=&end_time=&from_id=` orders, open and
+  closed, newest first; with `from_id`, the first `limit` from that order id up, ascending.
+  What the views no longer hold (older closed orders, everything closed before a restart)
+  comes from the history database when one is configured (`gateway.history`).
 - `GET`, `PATCH` (amend: `AmendOrder`), `DELETE` on `/v1/orders/{order_id}` and on
   `/v1/orders/client/{client_order_id}`.
 
@@ -24,6 +27,7 @@ from crossbook.domain.enums import OrderType, Permission, TimeInForce
 from crossbook.domain.rejects import Reject
 from crossbook.domain.values import AccountId, Lots, Nanos, OrderId, Ticks, Units
 from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.history import merge_orders, optional_int, reaches_past, time_range
 from crossbook.gateway.http import (
     ApiError,
     Request,
@@ -209,9 +213,24 @@ def register(router: Router, ctx: GatewayContext) -> None:
         if symbol is not None:
             instrument(ctx, symbol)
         limit = int_param(request, "limit", 500, 1000)
+        from_id = optional_int(request.query, "from_id")
+        start, end = time_range(request.query)
         account = request.key.account
-        found = views.open_orders(account, symbol) + views.closed_orders(account, symbol)
-        found.sort(key=lambda o: o.order_id, reverse=True)
+        found = [
+            o for o in views.open_orders(account, symbol) + views.closed_orders(account, symbol)
+            if (from_id is None or o.order_id >= from_id)
+            and (start is None or o.created_ts >= start) and (end is None or o.created_ts < end)
+        ]  # fmt: skip
+        if ctx.history is not None and reaches_past(len(found), limit, from_id, start):
+            stored = await ctx.history.orders(
+                account, symbol=symbol, start=start, end=end, from_id=from_id, limit=limit,
+                newest_first=from_id is None,
+            )  # fmt: skip
+            found = merge_orders(found, stored)
+        if from_id is None:
+            found.sort(key=lambda o: o.order_id, reverse=True)
+        else:
+            found.sort(key=lambda o: o.order_id)
         return json_response(
             [render.order(o, views.instruments[o.symbol]) for o in found[:limit]]
         )

@@ -2,7 +2,10 @@
 instruments, depth, recent trades, the 24 h ticker and candles.
 
 Everything is read from the market data views (`crossbook.marketdata.views.MarketData`),
-which are fed by durable batches only, so nothing here runs ahead of the journal.
+which are fed by durable batches only, so nothing here runs ahead of the journal. Candles
+(`?symbol=&interval=&limit=&start_time=&end_time=`, ms, inclusive) that the views do not
+hold (older ones, those before a restart) come from the history database when one is
+configured.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.history import merge_candles, reaches_past, time_range
 from crossbook.gateway.http import (
     Request,
     Response,
@@ -117,7 +121,15 @@ def register(router: Router, ctx: GatewayContext) -> None:
         limit = int_param(request, "limit", 500, 1000)
         symbol, scales = record.instrument.symbol, record.scales
         price, qty = scales.price.format, scales.quantity.format
-        found = market.klines(symbol, interval, limit=limit) if symbol in market.symbols() else []
+        start, end = time_range(request.query)
+        last = None if end is None else end - 1
+        found = (market.klines(symbol, interval, start, last, limit)
+                 if symbol in market.symbols() else [])  # fmt: skip
+        if ctx.history is not None and reaches_past(len(found), limit, start):
+            stored = await ctx.history.klines(symbol, interval, start=start, end=last,
+                                              limit=limit)  # fmt: skip
+            found = merge_candles(stored, found)
+            found = found[:limit] if start is not None else found[-limit:]
         return json_response([
             wire.CandleInfo(
                 render.ms(c.open_time), render.ms(c.close_time), price(c.open), price(c.high),
