@@ -49,9 +49,9 @@ def setup_commands(symbols: int, accounts: int) -> list[cmd.Command]:
         )
     for a in range(1, accounts + 1):
         out.append(cmd.CreateAccount(AccountId(a), 1, 5))
-        out.append(cmd.Deposit(AccountId(a), "USDT", Units(10**20), f"u{a}"))
+        out.append(cmd.Deposit(AccountId(a), "USDT", Units(10**15), f"u{a}"))
         out.extend(
-            cmd.Deposit(AccountId(a), f"C{i}", Units(10**20), f"c{i}-{a}") for i in range(symbols)
+            cmd.Deposit(AccountId(a), f"C{i}", Units(10**15), f"c{i}-{a}") for i in range(symbols)
         )
     return out
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from crossbook.engine.order import Order
 
 MAX_FEE_BPS = 1000
+MAX_BALANCE = 2**62
+"""No balance may exceed this, so every amount fits a signed 64-bit field on every wire."""
 
 
 class Account:

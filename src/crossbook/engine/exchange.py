@@ -50,7 +50,7 @@ from crossbook.domain.instruments import Asset, Instrument
 from crossbook.domain.rejects import Reject
 from crossbook.engine import invariants, snapshot
 from crossbook.engine.access import ApiKey, check_create
-from crossbook.engine.accounts import Account, hold_fee, valid_fees
+from crossbook.engine.accounts import MAX_BALANCE, Account, hold_fee, valid_fees
 from crossbook.engine.book import FILL, STOP_BUDGET, STOP_STP_TAKER, STP_EXPIRE_MAKER, Book
 from crossbook.engine.book import fee_of as _fee
 from crossbook.engine.lifecycle import InvariantError, Step, advance
@@ -641,8 +641,13 @@ class Exchange:
         acct = self._funds_check(c)
         if acct is None:
             return
+        held = acct.balances.get(c.asset)
+        if (held[0] + held[1] if held else 0) + c.amount > MAX_BALANCE:
+            self._reject(c.account, "", Reject.INVALID_AMOUNT, "balance would exceed 2**62 units")
+            return
+        bal = acct.balance(c.asset)
         self.tx_ids.add(c.tx_id)
-        acct.balance(c.asset)[0] += c.amount
+        bal[0] += c.amount
         self.deposited[c.asset] = self.deposited.get(c.asset, 0) + c.amount
         self._touched[acct, c.asset] = None
         self._events.append(ev.FundsDeposited(c.account, c.asset, c.amount, c.tx_id))

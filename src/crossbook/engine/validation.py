@@ -18,6 +18,7 @@ Problem = tuple[Reject, str] | None
 CLIENT_ORDER_ID = re.compile(r"[.A-Za-z0-9:/_-]{1,36}")
 _LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 _FIRST_STOP = int(OrderType.STOP_LOSS)
+_MAX_AMOUNT = 2**62
 _GTD, _IOC, _FOK = TimeInForce.GTD, TimeInForce.IOC, TimeInForce.FOK
 
 
@@ -65,8 +66,8 @@ def check_order(c: PlaceOrder, inst: Instrument, ts: int) -> Problem:
     if c.quote_qty:
         if not typ.is_market or c.side is Side.SELL or c.qty:
             return Reject.INVALID_ORDER_PARAMETERS, "quote quantity is for market buys only"
-        if c.quote_qty < 0:
-            return Reject.INVALID_QUANTITY, "quote quantity must be positive"
+        if not 0 < c.quote_qty <= _MAX_AMOUNT:
+            return Reject.INVALID_QUANTITY, "quote quantity must be positive and below 2**62"
         if c.quote_qty < inst.min_notional:
             return Reject.BELOW_MIN_NOTIONAL, "quote quantity below the minimum notional"
         if c.tif is TimeInForce.FOK:

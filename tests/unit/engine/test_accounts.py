@@ -246,3 +246,16 @@ def test_conservation_holds_after_trading_with_fees() -> None:
     assert total_usd + v.ex.fees_collected["USD"] == 3 * FUNDS
     assert v.ex.fees_collected["USD"] > 0
     assert rejected_code(v.buy(BOB, 1, 1)) is None
+
+
+def test_a_deposit_that_would_overflow_64_bit_fields_is_rejected_and_changes_nothing() -> None:
+    from crossbook.domain import commands as cmd
+    from crossbook.domain import events as ev
+    from crossbook.domain.rejects import Reject
+    from tests.support.factories import ALICE, of, venue
+
+    v = venue()
+    before = v.ex.state_hash()
+    events = v.do(cmd.Deposit(ALICE, "BTC", 2**62, "too-much"))
+    assert [e.code for e in of(events, ev.OrderRejected)] == [Reject.INVALID_AMOUNT]
+    assert v.ex.state_hash() == before
