@@ -1,0 +1,137 @@
+"""The order flow of `crossbook bench`: a seeded, realistic mix over accounts and symbols.
+
+Contract:
+- `OrderFlow(seed, symbols, accounts)` gives, per call of `next(account)`, one `Action`:
+  a limit order on either side around the symbol's moving mid (a share of them priced to
+  cross the spread), a cancel of one of the account's own open orders, or an amend
+  (new price, or a smaller size) of one. Mix shares are `Mix` fields; without open orders
+  a cancel or amend becomes a new order.
+- The flow tracks the account's open orders from the answers it is told about
+  (`accepted`, `closed`), so cancels and amends name real orders. Prices are integer ticks
+  and sizes integer lots (the instrument's own grid); every order carries a unique
+  `client_order_id` (`<run>-<account>-<n>`) so a run's orders can be found afterwards.
+- The mid of each symbol follows a bounded random walk (one tick per `walk_every` orders).
+
+Pure apart from its own seeded `random.Random`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from crossbook.domain.enums import Side
+
+ActionKind = Literal["new", "cancel", "amend"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mix:
+    new: float = 0.70
+    cancel: float = 0.20
+    amend: float = 0.10
+    cross: float = 0.10
+    """Share of new orders priced through the opposite side (they trade)."""
+    spread_ticks: int = 50
+    """New resting orders are placed 1..spread_ticks ticks away from the mid."""
+    qty_lots: tuple[int, int] = (1, 20)
+
+
+@dataclass(slots=True)
+class Action:
+    kind: ActionKind
+    account: int
+    symbol: str
+    side: Side = Side.BUY
+    price: int = 0
+    qty: int = 0
+    order_id: int = 0
+    client_order_id: str = ""
+
+
+@dataclass(slots=True)
+class _Book:
+    mid: int
+    low: int
+    high: int
+
+
+@dataclass(slots=True)
+class _Open:
+    symbol: str
+    qty: int
+    price: int
+
+
+@dataclass(slots=True)
+class OrderFlow:
+    seed: int
+    symbols: dict[str, int]
+    """symbol → starting mid in ticks."""
+    run: str = "run"
+    mix: Mix = field(default_factory=Mix)
+    walk_every: int = 50
+    rng: random.Random = field(init=False)
+    books: dict[str, _Book] = field(init=False)
+    open: dict[int, dict[int, _Open]] = field(init=False)
+    counters: dict[int, int] = field(init=False)
+    names: list[str] = field(init=False)
+    issued: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.books = {s: _Book(m, m // 2, m * 2) for s, m in self.symbols.items()}
+        self.open = {}
+        self.counters = {}
+        self.names = sorted(self.symbols)
+
+    def next(self, account: int) -> Action:
+        rng, mix = self.rng, self.mix
+        roll = rng.random()
+        owned = self.open.get(account)
+        if owned and roll >= mix.new:
+            order_id = rng.choice(list(owned)) if len(owned) < 64 else next(iter(owned))
+            held = owned[order_id]
+            if roll < mix.new + mix.cancel:
+                return Action("cancel", account, held.symbol, order_id=order_id)
+            if held.qty > 1 and rng.random() < 0.5:
+                return Action("amend", account, held.symbol, order_id=order_id,
+                              qty=rng.randint(1, held.qty - 1))
+            book = self.books[held.symbol]
+            price = max(1, held.price + rng.choice((-2, -1, 1, 2)))
+            price = min(max(price, book.low), book.high)
+            return Action("amend", account, held.symbol, order_id=order_id, price=price)
+        return self._new(account)
+
+    def _new(self, account: int) -> Action:
+        rng, mix = self.rng, self.mix
+        symbol = self.names[rng.randrange(len(self.names))]
+        book = self.books[symbol]
+        self.issued += 1
+        if self.issued % self.walk_every == 0:
+            book.mid = min(max(book.mid + rng.choice((-1, 1)), book.low), book.high)
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        away = rng.randint(1, mix.spread_ticks)
+        if rng.random() < mix.cross:
+            away = -rng.randint(1, 5)
+        price = book.mid - away if side is Side.BUY else book.mid + away
+        count = self.counters.get(account, 0) + 1
+        self.counters[account] = count
+        return Action(
+            "new", account, symbol, side, max(price, 1), rng.randint(*mix.qty_lots),
+            client_order_id=f"{self.run}-{account}-{count}",
+        )
+
+    def accepted(self, account: int, order_id: int, symbol: str, qty: int, price: int) -> None:
+        self.open.setdefault(account, {})[order_id] = _Open(symbol, qty, price)
+
+    def amended(self, account: int, order_id: int, qty: int, price: int) -> None:
+        held = self.open.get(account, {}).get(order_id)
+        if held is not None:
+            held.qty, held.price = qty, price
+
+    def closed(self, account: int, order_id: int) -> None:
+        owned = self.open.get(account)
+        if owned is not None:
+            owned.pop(order_id, None)

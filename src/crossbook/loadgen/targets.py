@@ -1,0 +1,264 @@
+"""Connections of `crossbook bench` to a node: binary protocol or REST, one account each.
+
+Contract: `await connection.open()`, then `connection.send(action)` returns a future of an
+`Outcome` (ok, reject code, accepted order id); the connection keeps the flow's view of its
+account's open orders current from every answer and, for binary, every unsolicited report.
+Acknowledged orders (answered accepted) are appended to `acked` as
+`(account, client_order_id, order_id)`.
+
+- `BinaryTarget`: one `BinaryClient` session per connection; requests pipeline, so any
+  number may be in flight.
+- `RestTarget`: one keep-alive HTTP/1.1 connection per account, signed natively; requests
+  are sent one at a time per connection, in order (no HTTP pipelining), queued while busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import msgspec
+
+from crossbook.client.binary import BinaryClient
+from crossbook.client.calls import sign
+from crossbook.domain.enums import OrderStatus, OrderType
+from crossbook.domain.rejects import Reject
+from crossbook.loadgen.flow import Action, OrderFlow
+from crossbook.protocol.binary_messages import (
+    AcceptedReport,
+    AmendedReport,
+    CanceledReport,
+    ExpiredReport,
+    FillReport,
+    RejectedReport,
+    Report,
+)
+
+CLOSED = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED,
+                    OrderStatus.EXPIRED_IN_MATCH, OrderStatus.REJECTED})
+LOST = -1
+"""Outcome code of a request whose connection dropped (outcome unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    code: int = 0
+    order_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """An instrument's steps, to print ticks and lots as decimals for REST."""
+
+    tick: Decimal
+    lot: Decimal
+
+    def price(self, ticks: int) -> str:
+        return str(self.tick * ticks)
+
+    def qty(self, lots: int) -> str:
+        return str(self.lot * lots)
+
+
+Acked = list[tuple[int, str, int]]
+
+
+class BinaryTarget:
+    def __init__(
+        self, account: int, key: str, secret: str, flow: OrderFlow, acked: Acked, *,
+        host: str | None = None, port: int | None = None, path: str | None = None,
+    ) -> None:
+        self.account, self.flow, self.acked = account, flow, acked
+        self.client = BinaryClient(
+            key, secret.encode(), host=host, port=port, path=path, on_report=self._report,
+        )
+
+    async def open(self) -> None:
+        await self.client.connect()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def send(self, action: Action) -> asyncio.Future[Outcome]:
+        client = self.client
+        outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        try:
+            if action.kind == "new":
+                answer = client.new_order(
+                    action.symbol, action.side, OrderType.LIMIT, qty=action.qty,
+                    price=action.price, client_order_id=action.client_order_id,
+                )
+            elif action.kind == "cancel":
+                answer = client.cancel(action.symbol, action.order_id)
+            else:
+                answer = client.amend(action.symbol, action.order_id, qty=action.qty,
+                                      price=action.price)
+        except Exception:  # not connected (reconnecting)
+            outcome.set_result(Outcome(False, LOST))
+            return outcome
+        answer.add_done_callback(lambda done: _settle(done, outcome))
+        return outcome
+
+    def _report(self, report: Report) -> None:
+        flow, account = self.flow, self.account
+        kind = type(report)
+        if kind is AcceptedReport:
+            assert isinstance(report, AcceptedReport)
+            flow.accepted(account, report.order_id, report.symbol, report.qty, report.price)
+            self.acked.append((account, report.client_order_id, report.order_id))
+        elif kind is FillReport:
+            assert isinstance(report, FillReport)
+            if report.status in CLOSED:
+                flow.closed(account, report.order_id)
+        elif kind is CanceledReport or kind is ExpiredReport:
+            assert isinstance(report, CanceledReport | ExpiredReport)
+            flow.closed(account, report.order_id)
+        elif kind is AmendedReport:
+            assert isinstance(report, AmendedReport)
+            flow.amended(account, report.order_id, report.qty, report.price)
+
+
+def _settle(done: asyncio.Future[Report], outcome: asyncio.Future[Outcome]) -> None:
+    if outcome.done():
+        return
+    if done.exception() is not None:
+        outcome.set_result(Outcome(False, LOST))
+        return
+    report = done.result()
+    if isinstance(report, RejectedReport):
+        outcome.set_result(Outcome(False, report.code))
+    else:
+        outcome.set_result(Outcome(True, 0, getattr(report, "order_id", 0)))
+
+
+class _Answer(msgspec.Struct):
+    order_id: int = 0
+    status: str = ""
+    quantity: str = "0"
+    price: str | None = None
+    code: int = 0
+
+
+_decode = msgspec.json.Decoder(_Answer).decode
+_OPEN = frozenset({"new", "partially_filled"})
+
+
+class RestTarget:
+    def __init__(
+        self, account: int, key: str, secret: str, flow: OrderFlow, acked: Acked,
+        host: str, port: int, grids: dict[str, Grid],
+    ) -> None:
+        self.account, self.key, self.secret = account, key, secret
+        self.flow, self.acked, self.grids = flow, acked, grids
+        self.host, self.port = host, port
+        self.queue: deque[tuple[Action, asyncio.Future[Outcome]]] = deque()
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        if self.writer is not None:
+            self.writer.close()
+
+    def send(self, action: Action) -> asyncio.Future[Outcome]:
+        outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self.queue.append((action, outcome))
+        self.wake.set()
+        return outcome
+
+    async def _run(self) -> None:
+        while True:
+            if not self.queue:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            action, outcome = self.queue.popleft()
+            try:
+                result = await self._request(action)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                result = Outcome(False, LOST)
+                with contextlib.suppress(OSError):
+                    self.reader, self.writer = await asyncio.open_connection(
+                        self.host, self.port)
+            if not outcome.done():
+                outcome.set_result(result)
+
+    async def _request(self, action: Action) -> Outcome:
+        grid = self.grids[action.symbol]
+        if action.kind == "new":
+            method, path = "POST", "/v1/orders"
+            body = (b'{"symbol":"%s","side":"%s","type":"limit","quantity":"%s","price":"%s",'
+                    b'"client_order_id":"%s"}' % (
+                        action.symbol.encode(), b"buy" if action.side == 1 else b"sell",
+                        grid.qty(action.qty).encode(), grid.price(action.price).encode(),
+                        action.client_order_id.encode()))
+        elif action.kind == "cancel":
+            method, path, body = "DELETE", f"/v1/orders/{action.order_id}", b""
+        else:
+            method, path = "PATCH", f"/v1/orders/{action.order_id}"
+            field = (b'"quantity":"%s"' % grid.qty(action.qty).encode() if action.qty
+                     else b'"price":"%s"' % grid.price(action.price).encode())
+            body = b"{" + field + b"}"
+        status, payload = await self._exchange(method, path, body)
+        answer = _decode(payload) if payload else _Answer()
+        if status >= 300:
+            if action.kind != "new" and answer.code in (Reject.UNKNOWN_ORDER,
+                                                        Reject.ORDER_NOT_OPEN):
+                self.flow.closed(self.account, action.order_id)
+            return Outcome(False, answer.code or status)
+        self._track(action, answer, grid)
+        return Outcome(True, 0, answer.order_id)
+
+    def _track(self, action: Action, answer: _Answer, grid: Grid) -> None:
+        flow, account = self.flow, self.account
+        if action.kind == "new":
+            self.acked.append((account, action.client_order_id, answer.order_id))
+            if answer.status in _OPEN:
+                flow.accepted(account, answer.order_id, action.symbol, action.qty, action.price)
+        elif answer.status not in _OPEN:
+            flow.closed(account, action.order_id)
+        else:
+            qty = int(Decimal(answer.quantity) / grid.lot)
+            price = int(Decimal(answer.price or "0") / grid.tick)
+            flow.amended(account, action.order_id, qty, price)
+
+    async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        reader, writer = self.reader, self.writer
+        assert reader is not None
+        assert writer is not None
+        ts = time.time_ns() // 1_000_000
+        signature = sign(self.secret, ts, method, path, body)
+        writer.write(
+            f"{method} {path} HTTP/1.1\r\nhost: {self.host}\r\nx-cb-apikey: {self.key}\r\n"
+            f"x-cb-timestamp: {ts}\r\nx-cb-signature: {signature}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        payload = await reader.readexactly(length) if length else b""
+        return status, payload
+
+
+Target = BinaryTarget | RestTarget
+Factory = Callable[[int, str, str], Target]
