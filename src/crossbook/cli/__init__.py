@@ -16,6 +16,7 @@ from crossbook import __version__
 # Subcommand groups, imported lazily so that `crossbook --help` stays fast.
 GROUPS: tuple[str, ...] = (
     "crossbook.cli.admin",
+    "crossbook.cli.bench",
     "crossbook.cli.demo",
     "crossbook.cli.history",
     "crossbook.cli.journal",
