@@ -149,7 +149,7 @@ def amend_order(
     path = _order_path(order_id, client_order_id)
     body = wire.AmendOrder(quantity=dec(quantity), price=dec(price))
     return Call("PATCH", path, wire.Order, body=body, safety=Safety.DEDUPED,
-                conflicts=_AMEND_CONFLICTS)
+                lookup=Call("GET", path, wire.Order), conflicts=_AMEND_CONFLICTS)
 
 
 def open_orders(symbol: str | None = None) -> Call[list[wire.Order]]:
