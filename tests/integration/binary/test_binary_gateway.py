@@ -15,6 +15,7 @@ import pytest
 
 from crossbook.client.binary import BinaryClient
 from crossbook.domain.enums import CloseReason, Liquidity, OrderStatus, OrderType, Side
+from crossbook.domain.enums import TimeInForce as Tif
 from crossbook.domain.rejects import Reject
 from crossbook.protocol.binary import FrameDecoder, ProtocolErrorCode, encode, sign_login
 from crossbook.protocol.binary_messages import (
@@ -35,7 +36,6 @@ from crossbook.protocol.binary_messages import (
     RejectedReport,
     Report,
 )
-from crossbook.protocol.binary_messages import TimeInForce as Tif
 from tests.support.node import NodeProcess
 
 CONFIG = """
@@ -167,6 +167,7 @@ def test_resend_after_reconnect(node: NodeProcess) -> None:
         again = await second.connect()
         assert again.session_id == accepted.session_id
         assert again.next_seq == seen + 4
+        assert isinstance(order, AcceptedReport)
         for _ in range(100):
             if len(resumed) == 3:
                 break
