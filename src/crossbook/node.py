@@ -270,7 +270,7 @@ async def run_node(settings: NodeSettings) -> int:
         server = uvicorn.Server(uvicorn.Config(
             app, host=host, port=port, loop="none", http="httptools", lifespan="off",
             access_log=False, log_config=None, server_header=False, date_header=False,
-            backlog=4096,
+            backlog=4096, proxy_headers=False,  # no X-Forwarded-For rewriting layer per request
         ))
         log.info("serving", extra={"fields": {
             "http": f"http://{host}:{port}", "durability": str(settings.durability),

@@ -13,6 +13,11 @@ Refusals: a missing, malformed or unknown key, a bad signature, or a timestamp o
 `[now - window, now + 1000]` is 401 (`GATEWAY_UNAUTHORIZED`); a valid key without the
 route's permission is 403 (`GATEWAY_FORBIDDEN`). Signatures compare in constant time.
 `sign` is the client half (SDK, tests, benchmarks).
+
+Cost: `hmac.new` keys a fresh OpenSSL HMAC context per call (about 10 µs, more than the rest
+of authentication together). `HmacKeys` keeps each secret's inner and outer SHA-256 states
+(RFC 2104: the hash of the key XOR ipad / opad) and copies them per request instead, with
+the same result for about a third of the cost.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
+from typing import Any
 
 from crossbook.domain.enums import Permission
 from crossbook.domain.rejects import Reject
@@ -35,6 +41,33 @@ MAX_WINDOW_MS = 60_000
 FUTURE_SLACK_MS = 1_000
 
 _sha256 = hashlib.sha256
+_BLOCK = 64
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+class HmacKeys:
+    """HMAC-SHA256 hex digests with each secret's padded key states computed once."""
+
+    __slots__ = ("_states",)
+
+    def __init__(self) -> None:
+        self._states: dict[bytes, tuple[Any, Any]] = {}
+
+    def hexdigest(self, secret: bytes, message: bytes) -> str:
+        states = self._states.get(secret)
+        if states is None:
+            if len(self._states) >= 100_000:  # revoked and rotated secrets: start over
+                self._states.clear()
+            key = _sha256(secret).digest() if len(secret) > _BLOCK else secret
+            key = key.ljust(_BLOCK, b"\0")
+            states = (_sha256(key.translate(_IPAD)), _sha256(key.translate(_OPAD)))
+            self._states[secret] = states
+        inner = states[0].copy()
+        inner.update(message)
+        outer = states[1].copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 def sign(secret: str | bytes, timestamp: int | str, method: str, path: str, body: bytes) -> str:
@@ -73,6 +106,7 @@ class NativeAuth:
     def __init__(self, keys: dict[str, KeyRecord], now_ms: Callable[[], int]) -> None:
         self.keys = keys
         self.now_ms = now_ms
+        self.hmac = HmacKeys()
 
     def authenticate(self, request: Request, permission: Permission) -> KeyRecord:
         headers = request.headers
@@ -99,7 +133,7 @@ class NativeAuth:
         if request.raw_query:
             path = f"{path}?{request.raw_query.decode('latin-1')}"
         message = raw_ts + request.method.encode() + path.encode() + request.body
-        expected = hmac.new(key.secret, message, _sha256).hexdigest().encode()
+        expected = self.hmac.hexdigest(key.secret, message).encode()
         if not hmac.compare_digest(expected, signature.lower()):
             raise unauthorized("signature does not match: sign timestamp + method + path + body")
         check_permission(key, permission)
