@@ -83,24 +83,31 @@ class TradingApp(App[None]):
     # -- layout -----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="status")
+        # widgets are kept as attributes: queries would search a dialog when one is open
+        self.status_bar = Static("", id="status")
+        self.book_panel = Panel("Book", id="book")
+        self.chart_panel = Panel("Chart", id="chart")
+        self.tape_panel = Panel("Trades", id="tape")
+        self.form = OrderForm(id="form")
+        self.orders_table: DataTable[str] = DataTable(id="orders", cursor_type="row",
+                                                      zebra_stripes=True)
+        self.orders_table.border_title = "My open orders"
+        self.balances_panel = Panel("Balances", id="balances")
+        yield self.status_bar
         with Horizontal(id="market"):
-            yield Panel("Book", id="book")
-            yield Panel("Chart", id="chart")
-            yield Panel("Trades", id="tape")
+            yield self.book_panel
+            yield self.chart_panel
+            yield self.tape_panel
         with Horizontal(id="mine"):
-            with Vertical(id="form-box"):
-                yield OrderForm(id="form")
-            orders: DataTable[str] = DataTable(id="orders", cursor_type="row",
-                                               zebra_stripes=True)
-            orders.border_title = "My open orders"
-            yield orders
-            yield Panel("Balances", id="balances")
+            with Vertical(id="form-box") as box:
+                box.border_title = "New order"
+                yield self.form
+            yield self.orders_table
+            yield self.balances_panel
         yield Footer()
 
     async def on_mount(self) -> None:
-        self.query_one("#form-box", Vertical).border_title = "New order"
-        self.query_one("#orders", DataTable).add_columns(*ORDER_COLUMNS)
+        self.orders_table.add_columns(*ORDER_COLUMNS)
         self.set_interval(0.1, self.redraw)
         self.set_interval(3.0, self._account_tick)
         self.start()
@@ -135,7 +142,7 @@ class TradingApp(App[None]):
         self.symbol = symbol
         self.book = LiveBook(self.stream, self.rest, symbol)
         self.trades, self.candles, self.ticker = [], [], None
-        self.query_one(OrderForm).set_instrument(self.instruments.get(symbol))
+        self.form.set_instrument(self.instruments.get(symbol))
         for channel in ("depth", "trades", "ticker"):
             with contextlib.suppress(CrossbookError):
                 await self.stream.subscribe(channel, symbol)  # type: ignore[arg-type]
@@ -222,12 +229,14 @@ class TradingApp(App[None]):
         self.notify(text, severity="warning", timeout=4)
 
     async def redraw(self) -> None:
+        if not self.is_running or not self.status_bar.is_mounted:
+            return
         if self.account_due:
             self.account_due = False
             self.run_worker(self.refresh_account(), group="account", exclusive=True)
         dirty, self.dirty = self.dirty, set()
         if "book" in dirty and self.book is not None:
-            panel = self.query_one("#book", Panel)
+            panel = self.book_panel
             rows = max(3, panel.size.height)
             sync = self.book.sync
             panel.update(render.ladder(sync.bids(rows), sync.asks(rows), rows,
@@ -235,10 +244,10 @@ class TradingApp(App[None]):
             panel.border_subtitle = (f"#{sync.last_update_id}" if sync.synced
                                      else "syncing ...")
         if "tape" in dirty:
-            panel = self.query_one("#tape", Panel)
+            panel = self.tape_panel
             panel.update(render.tape(self.trades, max(1, panel.size.height)))
         if "chart" in dirty:
-            panel = self.query_one("#chart", Panel)
+            panel = self.chart_panel
             panel.border_title = f"Chart {self.symbol} {self.interval}"
             panel.update(render.candles(self.candles, panel.size.width, panel.size.height))
         if "orders" in dirty:
@@ -246,12 +255,12 @@ class TradingApp(App[None]):
         if "balances" in dirty:
             lines = [f"{b.asset:<6}{b.free:>20}\n{'':<6}{'locked ' + b.locked:>20}"
                      for b in self.balances]
-            self.query_one("#balances", Panel).update("\n".join(lines) or "no balances")
+            self.balances_panel.update("\n".join(lines) or "no balances")
         if "status" in dirty or not dirty:
             self._draw_status()
 
     def _draw_orders(self) -> None:
-        table: DataTable[str] = self.query_one("#orders", DataTable)
+        table = self.orders_table
         row = table.cursor_row
         table.clear()
         for o in self.orders:
@@ -276,7 +285,7 @@ class TradingApp(App[None]):
                       f"vol {t.volume}"]
         symbols = "  ".join(f"[reverse]{s}[/]" if s == self.symbol else s for s in self.symbols)
         who = "" if self.trading else "  [yellow]market data only (no API key)[/]"
-        self.query_one("#status", Static).update(
+        self.status_bar.update(
             f" crossbook  {'  '.join(p for p in parts if p)}   {connected}{who}\n {symbols}")
 
     # -- actions ----------------------------------------------------------------------------
@@ -299,13 +308,13 @@ class TradingApp(App[None]):
         await self.reload()
 
     def action_focus_form(self) -> None:
-        self.query_one("#price").focus()
+        self.form.query_one("#price").focus()
 
     def action_focus_orders(self) -> None:
-        self.query_one("#orders").focus()
+        self.orders_table.focus()
 
     def selected_order(self) -> native.Order | None:
-        table: DataTable[str] = self.query_one("#orders", DataTable)
+        table = self.orders_table
         if not table.row_count:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
@@ -351,7 +360,7 @@ class TradingApp(App[None]):
         self.account_due = True
 
     async def on_order_form_submitted(self, event: OrderForm.Submitted) -> None:
-        form = self.query_one(OrderForm)
+        form = self.form
         if not self.trading:
             form.show_error("no API key: start with --key/--secret or --client-config")
             return

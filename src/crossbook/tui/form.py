@@ -67,7 +67,8 @@ def check(kind: str, price: str, quantity: str,
             elif value < Decimal(instrument.min_price) or value > Decimal(instrument.max_price):
                 problems.append(f"price must be within {instrument.min_price}.."
                                 f"{instrument.max_price}")
-            elif qty is not None and qty > 0 and value * qty < Decimal(instrument.min_notional):
+            elif not problems and qty is not None and \
+                    value * qty < Decimal(instrument.min_notional):
                 problems.append(f"notional must be at least {instrument.min_notional}")
     return problems
 
