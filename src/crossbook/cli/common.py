@@ -24,12 +24,12 @@ import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from crossbook.client import Client, CrossbookError, TransportError
-from crossbook.client.errors import ApiError
+if TYPE_CHECKING:
+    from crossbook.client import Client
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_WS_URL = "ws://127.0.0.1:8001/v1/ws"
@@ -43,6 +43,8 @@ class Connection:
     secret: str | None
 
     def client(self) -> Client:
+        from crossbook.client import Client  # noqa: PLC0415 (keep `crossbook --help` fast)
+
         return Client(self.url, api_key=self.api_key, secret=self.secret)
 
 
@@ -114,6 +116,9 @@ def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
     """Run a command; SDK errors become a message on stderr and an exit code."""
 
     def run(args: argparse.Namespace) -> int:
+        from crossbook.client import CrossbookError, TransportError  # noqa: PLC0415
+        from crossbook.client.errors import ApiError  # noqa: PLC0415
+
         try:
             return func(args)
         except TransportError as exc:

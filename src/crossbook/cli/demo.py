@@ -30,12 +30,14 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crossbook.cli.demo_bots import Market, MarketMaker, Taker
 from crossbook.cli.serve import _address
-from crossbook.client import AsyncClient, Client, CrossbookError, TransportError
 from crossbook.config import DEFAULT_TOML
+
+if TYPE_CHECKING:
+    from crossbook.cli.demo_bots import Market
+    from crossbook.client import AsyncClient
 
 DEMO_TOML = DEFAULT_TOML + """
 [[assets]]
@@ -60,10 +62,10 @@ key_orders_per_10s = 0
 key_orders_per_day = 0
 ip_weight_per_minute = 0
 """
-MARKETS = (
-    Market("BTC-USDT", Decimal("60000"), Decimal("0.01"), Decimal("0.00001"), Decimal("0.02")),
-    Market("ETH-USDT", Decimal("3000"), Decimal("0.01"), Decimal("0.0001"), Decimal("0.3")),
-    Market("SOL-USDT", Decimal("150"), Decimal("0.01"), Decimal("0.01"), Decimal("5")),
+MARKETS = (  # symbol, mid, tick, lot, typical quote size
+    ("BTC-USDT", "60000", "0.01", "0.00001", "0.02"),
+    ("ETH-USDT", "3000", "0.01", "0.0001", "0.3"),
+    ("SOL-USDT", "150", "0.01", "0.01", "5"),
 )
 FUNDS = {"USDT": "10000000", "BTC": "200", "ETH": "4000", "SOL": "100000"}
 YOU = 1
@@ -120,6 +122,8 @@ def _start_node(args: argparse.Namespace, data_dir: Path, key: str,
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path,
                 timeout: float = 30.0) -> None:
+    from crossbook.client import Client, CrossbookError  # noqa: PLC0415
+
     deadline = time.monotonic() + timeout
     with Client(url, timeout=2) as client:
         while time.monotonic() < deadline:
@@ -158,9 +162,11 @@ async def _setup(url: str, ws_url: str, data_dir: Path, key: str, secret: str,
     _client_file(clients / "admin.toml", url, ws_url, key, secret)
     people = [("you", YOU)]
     if bots > 0:
-        people += [(f"maker-{m.symbol.split('-')[0].lower()}", 10 + i)
+        people += [(f"maker-{m[0].split('-')[0].lower()}", 10 + i)
                    for i, m in enumerate(MARKETS)]
         people += [(f"taker-{i + 1}", 20 + i) for i in range(bots)]
+    from crossbook.client import AsyncClient  # noqa: PLC0415
+
     out = []
     async with AsyncClient(url, api_key=key, secret=secret) as admin:
         for name, account in people:
@@ -186,7 +192,17 @@ def _banner(url: str, ws_url: str, data_dir: Path, people: list[tuple[str, int, 
     return "\n".join(lines)
 
 
+def _markets() -> list[Market]:
+    from crossbook.cli.demo_bots import Market  # noqa: PLC0415
+
+    return [Market(symbol, *(Decimal(v) for v in values)) for symbol, *values in MARKETS]
+
+
 async def _trade(url: str, people: list[tuple[str, int, str, str]], duration: float) -> None:
+    from crossbook.cli.demo_bots import MarketMaker, Taker  # noqa: PLC0415
+    from crossbook.client import AsyncClient  # noqa: PLC0415
+
+    markets = _markets()
     clients: list[AsyncClient] = []
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -196,10 +212,10 @@ async def _trade(url: str, people: list[tuple[str, int, str, str]], duration: fl
             client = AsyncClient(url, api_key=key, secret=secret)
             clients.append(client)
             if name.startswith("maker-"):
-                market = next(m for m in MARKETS if m.symbol.lower().startswith(name[6:]))
+                market = next(m for m in markets if m.symbol.lower().startswith(name[6:]))
                 bot: MarketMaker | Taker = MarketMaker(client, market)
             else:
-                bot = Taker(client, list(MARKETS))
+                bot = Taker(client, markets)
             tasks.append(asyncio.create_task(bot.run()))
         if duration > 0:
             await asyncio.sleep(duration)
@@ -229,6 +245,8 @@ def _stop(process: subprocess.Popen[bytes], interrupted: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crossbook.client import TransportError  # noqa: PLC0415
+
     temporary = args.data_dir is None
     base = Path(tempfile.mkdtemp(prefix="crossbook-demo-")) if temporary else None
     data_dir: Path = (base / "data") if base is not None else args.data_dir

@@ -12,13 +12,15 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from crossbook.cli.common import Connection, add_connection_args, connection, guarded
-from crossbook.client import AsyncClient, LiveBook, Reconnected, Stream
 from crossbook.protocol import ws
+
+if TYPE_CHECKING:
+    from crossbook.client import LiveBook
 
 
 def register(sub: Any) -> None:
@@ -56,6 +58,8 @@ def _book_lines(book: LiveBook, depth: int) -> list[str]:
 
 
 async def _watch(args: argparse.Namespace, conn: Connection) -> None:
+    from crossbook.client import AsyncClient, LiveBook, Reconnected, Stream  # noqa: PLC0415
+
     out = sys.stdout
     seen = 0
     async with AsyncClient(conn.url) as client, Stream(conn.ws_url) as stream:
