@@ -15,7 +15,9 @@ would) before timing.
   memory, so engine replay time is excluded) holds everything; the figure is events stored
   per second until the lag is zero.
 PostgreSQL runs from the local server binaries in a temporary directory with its default
-settings (fsync on, synchronous_commit on). R runs each, median reported. Writes
+settings (fsync on, synchronous_commit on); the projector's own transactions commit without
+waiting for the WAL flush unless `--synchronous-commit on` (a node does the same: it
+re-derives any commit a crash loses from the journal). R runs each, median reported. Writes
 bench/results/history-<utc>.json with the workload, seed, machine and server version.
 """
 
@@ -47,8 +49,18 @@ from crossbook.history.store import HistoryStore
 from crossbook.sequencer.ports import Applied
 
 
+def _source(parts: list[list[Applied]]) -> Callable[[int], Iterator[list[Applied]]]:
+    def source(after: int) -> Iterator[list[Applied]]:
+        for part in parts:
+            if part[-1].seq > after:
+                yield part
+
+    return source
+
+
 async def _live(store: HistoryStore, parts: list[list[Applied]], chunk: int) -> float:
-    projector = Projector(store, chunk_commands=chunk)
+    # like a node's: a catch-up source (unused unless a write fails or the queue overflows)
+    projector = Projector(store, catch_up=_source(parts), chunk_commands=chunk)
     await projector.start()
     started = time.perf_counter()
     for part in parts:
@@ -60,12 +72,7 @@ async def _live(store: HistoryStore, parts: list[list[Applied]], chunk: int) -> 
 
 
 async def _catch_up(store: HistoryStore, parts: list[list[Applied]], chunk: int) -> float:
-    def source(after: int) -> Iterator[list[Applied]]:
-        for part in parts:
-            if part[-1].seq > after:
-                yield part
-
-    projector = Projector(store, catch_up=source, chunk_commands=chunk)
+    projector = Projector(store, catch_up=_source(parts), chunk_commands=chunk)
     projector.head_seq = parts[-1][-1].seq
     started = time.perf_counter()
     await projector.start()
@@ -109,6 +116,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--chunk", type=int, default=20_000, help="records per transaction")
     parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--synchronous-commit", choices=["on", "off"], default="off",
+        help="PostgreSQL transactions wait for the WAL flush (on) or not (off: what a node "
+        "does, since it re-derives lost commits from the journal)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     stream = list(Workload(seed=args.seed).stream(args.commands))
@@ -132,7 +144,10 @@ def main() -> None:
                 ).stdout.strip()  # fmt: skip
                 results += _measure(
                     "postgresql",
-                    lambda n: PostgresStore(server.create_database(f"bench_{n}")),
+                    lambda n: PostgresStore(
+                        server.create_database(f"bench_{n}"),
+                        synchronous_commit=args.synchronous_commit == "on",
+                    ),
                     parts,
                     events,
                     args,
@@ -157,7 +172,8 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
             "postgresql": server_version,
-            "postgresql_settings": "defaults (fsync on, synchronous_commit on)",
+            "postgresql_settings": "server defaults (fsync on, synchronous_commit on); "
+            f"projector transactions synchronous_commit={args.synchronous_commit}",
         },
         "results": results,
     }

@@ -166,7 +166,8 @@ def open_history(settings: NodeSettings) -> Projector | None:
     target = settings.history or str(settings.data_dir)
     if target.lower() in HISTORY_OFF:
         return None
-    return Projector(open_store(target), catch_up=catch_up_from(settings.data_dir))
+    store = open_store(target, rederivable=True)  # the journal is always there to catch up
+    return Projector(store, catch_up=catch_up_from(settings.data_dir))
 
 
 def history_label(settings: NodeSettings) -> str:

@@ -20,14 +20,18 @@ DEFAULT_FILE = "history.sqlite3"
 """The embedded database's file name inside the node's data directory."""
 
 
-def open_store(target: str | Path, *, pool_size: int = 4) -> HistoryStore:
+def open_store(
+    target: str | Path, *, pool_size: int = 4, rederivable: bool = False
+) -> HistoryStore:
     """A store for `postgresql://...` URLs, else a SQLite file (a directory gets the default
-    file name). Nothing is opened until the store's `open()`."""
+    file name). Nothing is opened until the store's `open()`. `rederivable`: the writer can
+    re-derive lost commits from the journal (a projector with a catch-up source), so
+    PostgreSQL may commit without waiting for its WAL flush."""
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         from crossbook.history.postgres import PostgresStore  # noqa: PLC0415 (optional driver)
 
-        return PostgresStore(text, pool_size=pool_size)
+        return PostgresStore(text, pool_size=pool_size, synchronous_commit=not rederivable)
     from crossbook.history.sqlite import SqliteStore  # noqa: PLC0415 (keep imports lazy)
 
     path = Path(target)

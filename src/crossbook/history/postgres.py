@@ -3,7 +3,9 @@
 Contract: see `store.HistoryStore`. One write is one transaction: append-only tables are
 loaded with binary COPY; order state changes, balances and candles are applied by single
 set-based statements over `unnest` arrays, so a batch costs a handful of round trips
-whatever its size. Migrations take an advisory lock so that two nodes starting together do
+whatever its size. With `synchronous_commit=False` (what a node uses: it always has the
+journal to catch up from) transactions commit without waiting for the WAL flush, see
+`_NO_SYNC_WAIT`. Migrations take an advisory lock so that two nodes starting together do
 not both migrate.
 """
 
@@ -41,6 +43,13 @@ _COPIES: Final = (
     ("fills", FILL_COLUMNS),
     ("ledger", LEDGER_COLUMNS),
 )
+_NO_SYNC_WAIT: Final = "SET LOCAL synchronous_commit = off"
+"""Commit without waiting for the WAL flush. A server crash can lose the newest committed
+transactions, whole (rows and `last_seq` together), never part of one; the next write is
+then refused (`last_seq` is behind `rows.prev_seq`), the projector re-reads the older
+`last_seq` and re-derives the rest from the journal, the durable record. Exactly-once holds.
+Only for a projector with a catch-up source: without one, acknowledged records are gone
+from its queue and a lost commit would be a lost row."""
 _UPDATE_ORDERS: Final = """
 UPDATE orders AS o SET
     status = COALESCE(NULLIF(u.status, 0), o.status),
@@ -80,8 +89,9 @@ def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object
 
 
 class PostgresStore:
-    def __init__(self, dsn: str, *, pool_size: int = 4) -> None:
+    def __init__(self, dsn: str, *, pool_size: int = 4, synchronous_commit: bool = True) -> None:
         self.dsn = dsn
+        self.synchronous_commit = synchronous_commit
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
 
@@ -134,7 +144,9 @@ class PostgresStore:
 
     async def write(self, rows: Rows) -> None:
         async with self.pool.acquire() as con, con.transaction():
-            claimed = await con.execute(to_numbered(CLAIM_SEQ), rows.last_seq, rows.first_seq)
+            if not self.synchronous_commit:
+                await con.execute(_NO_SYNC_WAIT)
+            claimed = await con.execute(to_numbered(CLAIM_SEQ), rows.last_seq, rows.prev_seq)
             if claimed != "UPDATE 1":
                 raise StaleWrite(rows.first_seq)
             if rows.instruments:

@@ -17,6 +17,11 @@ Contract:
 - `start()` never fails on the database: when the store cannot be opened (PostgreSQL not up
   yet), the writer keeps trying in the background like any other failure, and the node
   starts trading regardless.
+- Pipelined: rows for the next chunk are built on a worker thread while the previous
+  chunk's transaction is in flight (at most one write at a time, in sequence order). The
+  build state (`state`: balances, quotes, last seq) runs ahead of the database by that one
+  chunk; `stored_seq` is what is committed. Any failure cancels the write in flight and
+  reloads the state from the database before retrying, so speculation never leaks.
 - `flush()` waits until everything offered has been written; `stop()` flushes (bounded by a
   grace period) and closes the store.
 """
@@ -32,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
-from crossbook.history.rows import State, build
+from crossbook.history.rows import Rows, State, build
 from crossbook.history.store import HistoryStore, StaleWrite
 from crossbook.sequencer.ports import Applied
 
@@ -81,6 +86,7 @@ class Projector:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.state = State()
+        self.stored_seq = 0
         self.head_seq = 0
         self._pending: deque[Applied] = deque()
         self._overflow = False
@@ -111,11 +117,11 @@ class Projector:
 
     def status(self) -> ProjectorStatus:
         gap = self.catch_up is None and bool(self._pending) and (
-            self._pending[0].seq > self.state.last_seq + 1
+            self._pending[0].seq > self.stored_seq + 1
         )  # fmt: skip
         return ProjectorStatus(
-            head_seq=max(self.head_seq, self.state.last_seq),
-            projected_seq=self.state.last_seq,
+            head_seq=max(self.head_seq, self.stored_seq),
+            projected_seq=self.stored_seq,
             pending=len(self._pending),
             healthy=self._healthy,
             last_error=self._last_error,
@@ -144,7 +150,11 @@ class Projector:
                 await self.store.close()
             raise
         self._opened = True
+        await self._load_state()
+
+    async def _load_state(self) -> None:
         self.state = await self.store.load_state()
+        self.stored_seq = self.state.last_seq
         self._resync = False
 
     def _failed(self, exc: Exception) -> None:
@@ -155,7 +165,7 @@ class Projector:
 
     async def flush(self) -> None:
         """Wait until everything offered is stored (wrap in `asyncio.timeout` to bound it)."""
-        while self.state.last_seq < self.head_seq:
+        while self.stored_seq < self.head_seq:
             self._progress.clear()
             await self._progress.wait()
 
@@ -189,8 +199,7 @@ class Projector:
                 if not self._opened:
                     await self._open()
                 if self._resync:
-                    self.state = await self.store.load_state()
-                    self._resync = False
+                    await self._load_state()
                 if self._needs_catch_up():
                     await self._catch_up()
                 elif self._pending:
@@ -212,21 +221,34 @@ class Projector:
                 delay = min(delay * 2, self.retry_max)
 
     async def _write_chunk(self) -> None:
+        """Write the queue out, chunk by chunk, building one chunk ahead of the writes."""
         pending = self._pending
-        count = min(len(pending), self.chunk_commands)
-        chunk = list(islice(pending, 0, count))
-        await self._write(chunk)
+        pipe = _Pipeline(self)
+        taken = 0  # records at the head of `pending` built and handed to the pipeline
+        try:
+            while not self._overflow and len(pending) > taken:
+                count = min(len(pending) - taken, self.chunk_commands)
+                chunk = list(islice(pending, taken, taken + count))
+                taken += count
+                done = await pipe.submit(chunk, count)
+                taken -= self._pop(done)
+            taken -= self._pop(await pipe.finish())
+        finally:
+            await pipe.abort()
+
+    def _pop(self, count: int) -> int:
+        pending = self._pending
+        count = min(count, len(pending))  # an overflow may have emptied the queue
         for _ in range(count):
             pending.popleft()
+        return count
 
-    async def _write(self, chunk: Sequence[Applied]) -> None:
-        rows = build(chunk, self.state)
-        if rows.first_seq:
-            started = time.perf_counter()
-            await self.store.write(rows)
-            self.write_seconds += time.perf_counter() - started
-            self.state.commit(rows)
-            self._events_written += rows.events
+    async def _store_rows(self, rows: Rows) -> None:
+        started = time.perf_counter()
+        await self.store.write(rows)
+        self.write_seconds += time.perf_counter() - started
+        self.stored_seq = max(self.stored_seq, rows.last_seq)
+        self._events_written += rows.events
         self._progress.set()
 
     async def _catch_up(self) -> None:
@@ -236,20 +258,68 @@ class Projector:
         self._overflow = False
         try:
             source = self.catch_up(self.state.last_seq)
-            buffer: list[Applied] = []
-            while True:
-                batch = await asyncio.to_thread(next, source, None)
-                if batch is None:
-                    break
-                buffer.extend(batch)
-                if len(buffer) >= self.chunk_commands:
-                    await self._write(buffer)
-                    buffer = []
-            if buffer:
-                await self._write(buffer)
+            pipe = _Pipeline(self)
+            try:
+                buffer: list[Applied] = []
+                while True:
+                    batch = await asyncio.to_thread(next, source, None)
+                    if batch is None:
+                        break
+                    buffer.extend(batch)
+                    if len(buffer) >= self.chunk_commands:
+                        await pipe.submit(buffer, 0)
+                        buffer = []
+                if buffer:
+                    await pipe.submit(buffer, 0)
+                await pipe.finish()
+            finally:
+                await pipe.abort()
         finally:
             self._catching_up = False
         while self._pending and self._pending[0].seq <= self.state.last_seq:
             self._pending.popleft()
         if self.state.last_seq == before and self._needs_catch_up():
             raise RuntimeError(f"catch-up source has nothing after seq {before}")
+
+
+class _Pipeline:
+    """Build the next chunk (worker thread) while the previous one is being written.
+
+    `submit(records, count)` builds rows from the speculative state, folds them into it,
+    waits for the write in flight, then starts this one; it returns the `count` given with
+    the write that has just completed (0 when none). `finish()` waits for the last write
+    and returns its count; `abort()` cancels a write still in flight (after a failure)."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+        self.inflight: asyncio.Task[None] | None = None
+        self.inflight_count = 0
+
+    async def submit(self, records: Sequence[Applied], count: int) -> int:
+        p = self.projector
+        rows = await asyncio.to_thread(build, records, p.state)
+        p.state.commit(rows)
+        done = await self.finish()
+        if rows.first_seq:
+            self.inflight = asyncio.create_task(p._store_rows(rows))
+            self.inflight_count = count
+        else:
+            done += count
+            p._progress.set()
+        return done
+
+    async def finish(self) -> int:
+        task, count = self.inflight, self.inflight_count
+        if task is None:
+            return 0
+        self.inflight, self.inflight_count = None, 0
+        await task
+        return count
+
+    async def abort(self) -> None:
+        task, self.inflight = self.inflight, None
+        if task is not None and not task.done():
+            task.cancel()
+        if task is not None:
+            with contextlib.suppress(BaseException):
+                await task

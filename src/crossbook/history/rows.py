@@ -118,6 +118,9 @@ class Rows:
 
     first_seq: int = 0
     last_seq: int = 0
+    prev_seq: int = 0
+    """The last sequence the rows were built upon (`state.last_seq`): the database must hold
+    exactly that for the write to apply."""
     events: int = 0
     orders: list[Row] = field(default_factory=list)
     order_updates: list[Row] = field(default_factory=list)
@@ -131,11 +134,16 @@ class Rows:
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_CAUSES: dict[type, str] = {}
 
 
 def cause_of(command: Command) -> str:
     """The ledger's cause: the command's name in snake case (`place_order`, `deposit`)."""
-    return _CAMEL.sub("_", type(command).__name__).lower()
+    kind = type(command)
+    cause = _CAUSES.get(kind)
+    if cause is None:
+        cause = _CAUSES[kind] = _CAMEL.sub("_", kind.__name__).lower()
+    return cause
 
 
 def _ref_of(command: Command, events: list[Event]) -> str:
@@ -200,6 +208,7 @@ class _Builder:
         # The hot path: accepted orders and balance changes are inlined (most events).
         seq, ts = applied.seq, applied.ts
         order_events, ledger = self.rows.order_events, self.rows.ledger
+        balances, stored = self.balances, self.state.balances
         cause: tuple[str, str] | None = None
         for idx, e in enumerate(applied.events):
             kind = type(e)
@@ -208,12 +217,12 @@ class _Builder:
                 if cause is None:
                     cause = cause_of(applied.command), _ref_of(applied.command, applied.events)
                 key = (e.account, e.asset)
-                previous = self.balances.get(key)
+                previous = balances.get(key)
                 if previous is None:
-                    free0, locked0 = self.state.balances.get(key, (0, 0))
+                    free0, locked0 = stored.get(key, (0, 0))
                 else:
                     free0, locked0, _ = previous
-                self.balances[key] = (e.free, e.locked, seq)
+                balances[key] = (e.free, e.locked, seq)
                 ledger.append((
                     seq, idx, ts, e.account, e.asset, e.free, e.locked, e.free - free0,
                     e.locked - locked0, cause[0], cause[1],
@@ -339,6 +348,7 @@ def build(batch: Iterable[Applied], state: State) -> Rows:
     """Rows for every record of `batch` past `state.last_seq`, in order (see module contract)."""
     builder = _Builder(state)
     rows = builder.rows
+    rows.prev_seq = state.last_seq
     for applied in batch:
         if applied.seq <= state.last_seq or applied.seq <= rows.last_seq:
             continue

@@ -11,7 +11,8 @@ Contract:
 
 Version 1 holds orders (current state and every change), trades, fills, the balance ledger
 and current balances. Version 2 adds instruments, one-minute candles (backfilled from the
-trades already stored) and the indexes the account queries use.
+trades already stored) and the indexes the account queries use. Version 3 makes the order
+indexes integer-only: an order's changes by order id, an account's orders by order id.
 """
 
 from __future__ import annotations
@@ -170,7 +171,17 @@ _V2: Final = (
     "CREATE INDEX ledger_account_ts ON ledger (account, ts)",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
+_V3: Final = (
+    # Order and trade ids are exchange-wide, so one integer column finds an order's changes;
+    # the text-led index cost every order change a collated comparison per level.
+    "DROP INDEX order_events_order",
+    "CREATE INDEX order_events_order_id ON order_events (order_id)",
+    # account queries page by order id
+    "DROP INDEX orders_account_ts",
+    "CREATE INDEX orders_account_id ON orders (account, order_id)",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
 """Statements of each migration, oldest first; the schema version is how many ran."""
 
 VERSION_TABLE: Final = (

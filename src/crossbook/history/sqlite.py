@@ -146,7 +146,7 @@ class SqliteStore:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            if db.execute(CLAIM_SEQ, (rows.last_seq, rows.first_seq)).rowcount != 1:
+            if db.execute(CLAIM_SEQ, (rows.last_seq, rows.prev_seq)).rowcount != 1:
                 raise StaleWrite(rows.first_seq)
             db.executemany(UPSERT_INSTRUMENTS, rows.instruments)
             for table, sql in _INSERTS:

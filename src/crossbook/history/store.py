@@ -5,8 +5,11 @@ Contract:
 - `load_state()` returns what the projector must remember: the last projected sequence,
   current balances and instruments' quote assets.
 - `write(rows)` stores one `Rows` in one transaction together with `last_seq`. It refuses
-  (raises `StaleWrite`, writing nothing) when the database already holds `rows.first_seq`,
-  so a write whose commit was lost on the wire is never applied twice.
+  (raises `StaleWrite`, writing nothing) unless the database's `last_seq` is exactly
+  `rows.prev_seq`: so a write whose commit was lost on the wire is never applied twice
+  (the database is ahead), and a database that lost its newest commits (a crash with
+  asynchronous commit) never gets a hole (it is behind; the projector re-reads its state
+  and fills the gap from the journal).
 - `fetch(sql, params)` runs one read query written with `?` placeholders in the common SQL
   subset and returns plain tuples; the query functions in `queries` are built on it.
 - `reset()` empties every projected table and sets `last_seq` to 0 (for a rebuild).
@@ -55,7 +58,7 @@ UPSERT_INSTRUMENTS = (
     "base_precision = excluded.base_precision, quote_precision = excluded.quote_precision, "
     "lot_units = excluded.lot_units, notional_units = excluded.notional_units, seq = excluded.seq"
 )
-CLAIM_SEQ = "UPDATE history_meta SET last_seq = ? WHERE id = 1 AND last_seq < ?"
+CLAIM_SEQ = "UPDATE history_meta SET last_seq = ? WHERE id = 1 AND last_seq = ?"
 
 
 def placeholders(count: int) -> str:

@@ -33,17 +33,23 @@ def _source(stream: list[Applied]) -> Any:
     return catch_up
 
 
-@pytest.mark.parametrize("with_catch_up", [False, True], ids=["queue", "catch-up"])
+@pytest.mark.parametrize(
+    ("with_catch_up", "synchronous"),
+    [(False, True), (True, True), (True, False)],
+    ids=["queue", "catch-up", "catch-up-async-commit"],
+)
 def test_database_outage_mid_load_converges_exactly(
-    postgres_server: PostgresServer, with_catch_up: bool
+    postgres_server: PostgresServer, with_catch_up: bool, synchronous: bool
 ) -> None:
+    """With asynchronous commit an immediate stop loses acknowledged commits; the projector
+    finds the database behind on its next write and re-derives them from the source."""
     stream = records(6_000)
     parts = batches(stream, largest=60)
-    dsn = postgres_server.create_database(f"outage_{int(with_catch_up)}")
+    dsn = postgres_server.create_database(f"outage_{int(with_catch_up)}_{int(synchronous)}")
 
     async def run() -> None:
         projector = Projector(
-            PostgresStore(dsn),
+            PostgresStore(dsn, synchronous_commit=synchronous),
             catch_up=_source(stream) if with_catch_up else None,
             chunk_commands=400,
             max_pending=500,

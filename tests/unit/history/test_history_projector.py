@@ -48,7 +48,7 @@ class MemoryStore:
         if self.fail_before:
             self.fail_before -= 1
             raise ConnectionError("database down")
-        if rows.first_seq <= self.last_seq:
+        if rows.prev_seq != self.last_seq:
             raise StaleWrite(rows.first_seq)
         self.writes += 1
         for table in ("orders", "order_events", "trades", "fills", "ledger"):
