@@ -5,6 +5,15 @@ of a symbol, one account's user events). A publisher encodes each update once pe
 calls `Hub.publish(topic, payload)`; the hub hands the same bytes to every subscriber (and
 wraps them once per topic for Binance combined connections: `{"stream":..,"data":..}`).
 
+Delivery is batched per loop turn. `publish` only appends the payload to its topic;
+`distribute()` (the publisher calls it at the end of each sequencer batch and each tick) hands
+each topic's messages of the turn, framed once (`frame`, the socket's message framing) and
+joined once, to every subscriber's output list, and `flush()` (scheduled once per turn with
+`schedule`, e.g. `loop.call_soon`) writes each client's output list with one `Sender.write`.
+So the per-subscriber cost is one list append per topic per batch and one write per turn,
+whatever the number of messages; direct replies (`send`: control answers, order acks) join
+the same output list, after the batch's stream messages.
+
 Each `Client` wraps a `Sender` (the socket) and has a bounded send queue: the socket's own
 write buffer up to its high-water mark, then `backlog`, at most `max_queue` messages. While
 the socket is paused (the peer does not read) or the backlog is not empty, a message is
@@ -46,7 +55,9 @@ class Mode(enum.IntEnum):
 class Sender(Protocol):
     """The socket of one client."""
 
-    def send(self, data: bytes) -> None: ...
+    def write(self, frames: list[bytes]) -> None:
+        """Write already framed messages (or joined runs of them), in order, at once."""
+        ...
 
     def close(self, code: int, reason: str) -> None: ...
 
@@ -58,9 +69,19 @@ class Sender(Protocol):
 Resync = Callable[[], bytes]
 """Builds a fresh snapshot message for a DIFF topic (raw form)."""
 
+Frame = Callable[[bytes], bytes]
+"""One message's payload to its bytes on the wire (the WebSocket frame)."""
+
+Schedule = Callable[[Callable[[], None]], object]
+"""Runs a callback soon, once the current batch of work is done (`loop.call_soon`)."""
+
+
+def _unframed(payload: bytes) -> bytes:
+    return payload
+
 
 class Topic:
-    __slots__ = ("combined", "mode", "name", "raw", "resync")
+    __slots__ = ("combined", "mode", "name", "pending", "raw", "resync")
 
     def __init__(self, name: str, mode: Mode, resync: Resync | None = None) -> None:
         self.name = name
@@ -69,6 +90,8 @@ class Topic:
         self.raw: set[Client] = set()
         self.combined: set[Client] = set()
         """Subscribers that get `{"stream": name, "data": payload}`."""
+        self.pending: list[bytes] = []
+        """Payloads published since the last `Hub.distribute()`."""
 
     @property
     def subscribers(self) -> int:
@@ -135,7 +158,7 @@ _ids = itertools.count(1)
 class Client:
     __slots__ = (
         "backlog", "closed", "conflated", "connected_at", "id", "kind", "latest", "login",
-        "paused_at", "peer", "received", "sender", "sent", "topics", "window",
+        "out", "paused_at", "peer", "received", "sender", "sent", "topics", "window",
         "window_count",
     )
 
@@ -145,7 +168,10 @@ class Client:
         self.peer = peer
         self.kind = kind
         self.topics: dict[str, Topic] = {}
+        self.out: list[bytes] = []
+        """Frames for the next `Hub.flush()` (this loop turn), not yet written."""
         self.backlog: deque[bytes] = deque()
+        """Frames held while the socket is paused (APPEND topics and direct replies)."""
         self.latest: dict[str, bytes] = {}
         self.conflated: set[Topic] = set()
         self.paused_at = 0.0
@@ -163,18 +189,37 @@ class Client:
     def queued(self) -> int:
         return len(self.backlog) + len(self.latest)
 
+    @property
+    def slow(self) -> bool:
+        """Paused or holding queued messages: new messages go through the slow-client policy."""
+        return bool(self.paused_at or self.backlog or self.latest or self.conflated)
+
     def lag_s(self, now: float) -> float:
         return now - self.paused_at if self.paused_at else 0.0
 
 
 class Hub:
+    """Topics, clients and delivery.
+
+    `frame` turns a payload into wire bytes (identity by default); `schedule` is asked once
+    per turn to run `flush()` (without it, the owner calls `flush()` itself).
+    """
+
     def __init__(self, limits: Limits | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, frame: Frame = _unframed,
+                 schedule: Schedule | None = None) -> None:
         self.limits = limits or Limits()
         self.stats = HubStats()
         self.clients: set[Client] = set()
         self.topics: dict[str, Topic] = {}
         self.clock = clock
+        self.frame = frame
+        self.schedule = schedule
+        self._published: list[Topic] = []
+        """Topics with pending payloads, in first-publish order."""
+        self._dirty: list[Client] = []
+        """Clients with a non-empty `out`."""
+        self._scheduled = False
 
     # -- connections and subscriptions --------------------------------------------------------
 
@@ -195,6 +240,7 @@ class Hub:
         client.topics.clear()
         client.backlog.clear()
         client.latest.clear()
+        client.out.clear()
 
     def topic(self, name: str, mode: Mode, resync: Resync | None = None) -> Topic:
         found = self.topics.get(name)
@@ -241,48 +287,104 @@ class Hub:
     # -- delivery -----------------------------------------------------------------------------
 
     def publish(self, topic: Topic, payload: bytes) -> None:
-        """Send one encoded update to every subscriber of `topic`."""
+        """Queue one encoded update for every subscriber of `topic` (see `distribute`)."""
         self.stats.published += 1
-        if topic.raw:
-            self._fan(topic, topic.raw, payload)
-        if topic.combined:
-            self._fan(topic, topic.combined, topic.wrap(payload))
+        if not topic.pending:
+            self._published.append(topic)
+            self._wake()
+        topic.pending.append(payload)
 
-    def _fan(self, topic: Topic, clients: Iterable[Client], data: bytes) -> None:
-        stats = self.stats
+    def distribute(self) -> None:
+        """Hand each topic's pending payloads to its subscribers: frame and join once per topic
+        (and once more for combined subscribers), then one append per healthy subscriber."""
+        published = self._published
+        if not published:
+            return
+        self._published = []
+        frame = self.frame
+        for topic in published:
+            payloads = topic.pending
+            topic.pending = []
+            if topic.raw:
+                self._fan(topic, topic.raw, [frame(p) for p in payloads])
+            if topic.combined:
+                wrap = topic.wrap
+                self._fan(topic, topic.combined, [frame(wrap(p)) for p in payloads])
+
+    def _fan(self, topic: Topic, clients: Iterable[Client], frames: list[bytes]) -> None:
+        count = len(frames)
+        blob = frames[0] if count == 1 else b"".join(frames)
+        dirty = self._dirty
+        slow: list[Client] = []
         sent = 0
-        for client in list(clients) if topic.mode is Mode.DIFF else clients:
+        for client in clients:
             if client.paused_at or client.backlog or client.latest or client.conflated:
-                self._queue(client, topic, data)
+                slow.append(client)
                 continue
-            client.sender.send(data)
-            client.sent += 1
+            out = client.out
+            if not out:
+                dirty.append(client)
+            out.append(blob)
+            client.sent += count
             sent += 1
-        stats.messages += sent
-        stats.bytes += sent * len(data)
+        if sent:
+            stats = self.stats
+            stats.messages += sent * count
+            stats.bytes += sent * len(blob)
+            self._wake()
+        for client in slow:  # after the loop: the policy may drop a client (leave its topics)
+            if not client.closed:
+                self._queue(client, topic, frames)
 
     def send(self, client: Client, data: bytes) -> None:
         """A direct reply (control answers, order acks): queued like APPEND when paused."""
         if client.closed:
             return
+        frame = self.frame(data)
         if client.paused_at or client.backlog:
-            client.backlog.append(data)
+            client.backlog.append(frame)
             self._check(client)
             return
-        client.sender.send(data)
+        out = client.out
+        if not out:
+            self._dirty.append(client)
+            self._wake()
+        out.append(frame)
         client.sent += 1
         self.stats.messages += 1
-        self.stats.bytes += len(data)
+        self.stats.bytes += len(frame)
 
-    def _queue(self, client: Client, topic: Topic, data: bytes) -> None:
+    def _wake(self) -> None:
+        if not self._scheduled and self.schedule is not None:
+            self._scheduled = True
+            self.schedule(self.flush)
+
+    def flush(self) -> None:
+        """Write each client's output of this turn with one `Sender.write`."""
+        self._scheduled = False
+        self.distribute()
+        dirty = self._dirty
+        if not dirty:
+            return
+        self._dirty = []
+        for client in dirty:
+            out = client.out
+            if out and not client.closed:
+                client.out = []
+                try:
+                    client.sender.write(out)
+                except Exception as exc:  # one broken socket must not starve the others
+                    self.drop(client, f"write failed: {exc}", CLOSE_GOING_AWAY)
+
+    def _queue(self, client: Client, topic: Topic, frames: list[bytes]) -> None:
         mode = topic.mode
         if mode is Mode.DIFF:
             client.conflated.add(topic)
-            self.stats.conflated += 1
+            self.stats.conflated += len(frames)
         elif mode is Mode.REPLACE:
-            client.latest[topic.name] = data
+            client.latest[topic.name] = frames[-1]
         else:
-            client.backlog.append(data)
+            client.backlog.extend(frames)
         self._check(client)
 
     def _check(self, client: Client) -> None:
@@ -307,20 +409,22 @@ class Hub:
         """The socket drained: resync conflated depth, then flush what was queued."""
         client.paused_at = 0.0
         sender = client.sender
+        frame = self.frame
         while client.conflated and not client.paused_at and not client.closed:
             topic = client.conflated.pop()
             if topic.resync is not None:
                 snapshot = topic.resync()
-                sender.send(topic.wrap(snapshot) if client in topic.combined else snapshot)
+                sender.write([frame(topic.wrap(snapshot) if client in topic.combined
+                                    else snapshot)])
                 client.sent += 1
                 self.stats.resyncs += 1
         while client.latest and not client.paused_at and not client.closed:
             _, data = client.latest.popitem()
-            sender.send(data)
+            sender.write([data])
             client.sent += 1
         backlog = client.backlog
         while backlog and not client.paused_at and not client.closed:
-            sender.send(backlog.popleft())
+            sender.write([backlog.popleft()])
             client.sent += 1
 
     def sweep(self) -> None:

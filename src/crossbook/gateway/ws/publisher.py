@@ -25,7 +25,7 @@ from crossbook.gateway.views import GatewayViews, InstrumentRecord
 from crossbook.gateway.ws import encode
 from crossbook.gateway.ws.fanout import Hub, Mode, Topic
 from crossbook.gateway.ws.user import UserEvents
-from crossbook.marketdata.views import DepthDiff, MarketData, merge_depth_diffs
+from crossbook.marketdata.views import DepthDiff, MarketData, Updates, merge_depth_diffs
 from crossbook.sequencer.ports import Applied
 
 PARTIAL_LEVELS = (5, 10, 20)
@@ -83,8 +83,12 @@ class Publisher:
         hub = self.hub
         hub.note_batch(len(batch))
         self.user.on_batch(batch)
-        if not hub.topics or updates.empty:
-            return
+        if hub.topics and not updates.empty:
+            self._publish(updates)
+        hub.distribute()  # this batch's messages go out before the replies to its commands
+
+    def _publish(self, updates: Updates) -> None:
+        hub = self.hub
         topics = hub.topics
         views = self.views
         max_batch = hub.limits.max_batch
@@ -163,6 +167,7 @@ class Publisher:
         self._flush_interval(0, "100ms")
         if self._ticks % SLOW_EVERY == 0:
             self._flush_interval(1, "1000ms")
+        self.hub.distribute()
 
     def _flush_interval(self, index: int, speed: str) -> None:
         pending, changed = self._pending[index], self._changed[index]

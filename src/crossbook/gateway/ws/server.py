@@ -22,8 +22,9 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -57,15 +58,39 @@ _encode = msgspec.json.Encoder().encode
 TICK_S = 0.1
 
 
+_SHORT = struct.Struct("!BB").pack
+_MEDIUM = struct.Struct("!BBH").pack
+_LONG = struct.Struct("!BBQ").pack
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, final TEXT frame (RFC 6455 5.2): the same bytes for every subscriber, so
+    the hub frames each message once and writes it to the sockets as it is."""
+    size = len(payload)
+    if size < 126:
+        return _SHORT(0x81, size) + payload
+    if size < 1 << 16:
+        return _MEDIUM(0x81, 126, size) + payload
+    return _LONG(0x81, 127, size) + payload
+
+
+def _call_soon(callback: Callable[[], None]) -> object:
+    return asyncio.get_running_loop().call_soon(callback)
+
+
 class _Sender:
-    __slots__ = ("grace", "transport")
+    __slots__ = ("grace", "transport", "underlying")
 
     def __init__(self, transport: WSTransport, grace: float) -> None:
         self.transport = transport
         self.grace = grace
+        self.underlying = transport.underlying_transport
 
-    def send(self, data: bytes) -> None:
-        self.transport.send(WSMsgType.TEXT, data)
+    def write(self, frames: list[bytes]) -> None:
+        """Frames built by `text_frame`, straight to the socket (one writev per call)."""
+        underlying = self.underlying
+        if not self.transport.is_close_frame_sent and not underlying.is_closing():
+            underlying.writelines(frames)
 
     def close(self, code: int, reason: str) -> None:
         transport = self.transport
@@ -156,7 +181,7 @@ def session_error(listener: _Listener, message: str) -> None:
 class WebSocketGateway:
     def __init__(self, address: tuple[str, int], limits: Limits | None = None) -> None:
         self.address = address
-        self.hub = Hub(limits)
+        self.hub = Hub(limits, frame=text_frame, schedule=_call_soon)
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.context: GatewayContext

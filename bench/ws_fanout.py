@@ -1,0 +1,409 @@
+"""WebSocket fan-out: many clients in other processes, subscribed to a node under order load.
+
+Setup: `crossbook serve` in a subprocess (fsync by default), `--procs` client processes that
+open `--clients` connections between them, each on the Binance raw path
+`/ws/btcusdt@trade/btcusdt@bookTicker/btcusdt@depth@100ms` (`--streams`), and a seeded open-loop
+order load (`--rate` orders/s, about 40% of them crossing so trades flow) sent from this
+process over two pipelined `/v1/ws` connections.
+
+Per run the clients count every message, by second, and the delivery latency of each message
+that carries an event time (`E`: trades and depth diffs) as receive wall time minus `E`
+(sampled: the oldest and the newest of each socket read, see `_Tally`). `E` is
+in whole milliseconds and taken from the batch stamp before the journal sync, so the latency
+includes the fsync and is overstated by up to 1 ms. Latency is reported per stream: trades
+are real time; `@depth@100ms` diffs wait up to 100 ms for their interval by design.
+Dropped clients: the server's count of clients it closed as slow (`/stats`), and connections
+the clients saw end during the window.
+
+Results: `bench/results/ws-fanout-<stamp>.json` (machine, seed, workload, every run, medians)
+and a PNG next to it (messages/s over time, latency distribution).
+
+    .venv/bin/python bench/ws_fanout.py --clients 100 1000 --runs 3 --duration 10 --rate 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import resource
+import time
+from multiprocessing.connection import Connection
+from typing import Any, cast
+
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from ws_common import fund, login, machine, percentile, save, start_node
+
+STREAMS = "btcusdt@trade/btcusdt@bookTicker/btcusdt@depth@100ms"
+
+
+# -- client processes ---------------------------------------------------------------------
+#
+# The clients must not be the bottleneck on a 2-core machine, so they do not go through a
+# WebSocket library's per-message callback: each connection is a plain asyncio protocol that
+# does the upgrade itself and then scans whatever the socket delivers with C-level searches.
+# Every message of the default streams starts with `{"e":"trade"`, `{"e":"depthUpdate"` or
+# `{"u":` (bookTicker), and none contains a nested object, so counting those openings counts
+# messages exactly; the bytes from the last `{` of a read are kept for the next one.
+
+_TRADE = b'{"e":"trade","E":'
+_DEPTH = b'{"e":"depthUpdate","E":'
+_TICKER = b'{"u":'
+_PING = b"\x89\x80\0\0\0\0"
+"""A masked, empty PING: keeps the server's idle heartbeat from firing (it answers PONG)."""
+
+
+def _stamp(data: bytes, at: int, prefix: bytes) -> int:
+    start = at + len(prefix)
+    return int(data[start:data.index(b",", start)])
+
+
+class _Tally:
+    """Counts every message; samples latency from the first (oldest) and the last (newest)
+    trade and depth diff of each socket read, so the per-message cost stays in C."""
+
+    def __init__(self) -> None:
+        self.per_second: dict[int, int] = {}
+        self.trade = array.array("f")
+        self.depth = array.array("f")
+        self.window = (0.0, 0.0)
+        self.lost = 0
+
+    def take(self, data: bytes) -> None:
+        now = time.time()
+        start, end = self.window
+        if not start <= now < end:
+            return
+        trades, diffs = data.count(_TRADE), data.count(_DEPTH)
+        count = trades + diffs + data.count(_TICKER)
+        if count:
+            second = int(now)
+            self.per_second[second] = self.per_second.get(second, 0) + count
+        now_ms = now * 1000.0
+        for n, prefix, out in ((trades, _TRADE, self.trade), (diffs, _DEPTH, self.depth)):
+            if n:
+                out.append(now_ms - _stamp(data, data.find(prefix), prefix))
+            if n > 1:
+                out.append(now_ms - _stamp(data, data.rfind(prefix), prefix))
+
+
+class _Client(asyncio.Protocol):
+    def __init__(self, tally: _Tally, request: bytes) -> None:
+        self.tally = tally
+        self.request = request
+        self.head = b""
+        self.carry = b""
+        self.open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.open.done():
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.head.startswith(b"HTTP/1.1 101"):
+                self.open.set_exception(ConnectionError(self.head[:80].decode("latin-1")))
+                return
+            data, self.head = self.head[end + 4:], b""
+            self.open.set_result(None)
+        data = self.carry + data
+        cut = data.rfind(b"{", max(0, len(data) - 48))
+        if cut >= 0:
+            self.carry, data = data[cut:], data[:cut]
+        else:
+            self.carry = b""
+        self.tally.take(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if time.time() < self.tally.window[1]:
+            self.tally.lost += 1
+
+
+async def _client_main(host: str, port: int, path: str, count: int, pipe: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    tally = _Tally()
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+    clients: list[_Client] = []
+    failed = 0
+    for _ in range(count):
+        try:
+            _, client = await loop.create_connection(lambda: _Client(tally, request), host, port)
+            await asyncio.wait_for(client.open, 10)
+            clients.append(client)
+        except (OSError, ConnectionError, TimeoutError):
+            failed += 1
+    pipe.send(("ready", failed))
+    start, end = await loop.run_in_executor(None, pipe.recv)
+    tally.window = (start, end)
+    while time.time() < end + 0.5:
+        for client in clients:
+            if client.transport is not None and not client.transport.is_closing():
+                client.transport.write(_PING)
+        await asyncio.sleep(min(5.0, max(0.0, end + 0.5 - time.time())))
+    for client in clients:
+        if client.transport is not None:
+            client.transport.abort()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    pipe.send({
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "per_second": tally.per_second, "trade": tally.trade.tobytes(),
+        "depth": tally.depth.tobytes(), "lost": tally.lost, "failed": failed,
+    })
+
+
+def client_process(host: str, port: int, path: str, count: int, pipe: Connection) -> None:
+    import uvloop
+
+    uvloop.run(_client_main(host, port, path, count, pipe))
+
+
+# -- the order load -----------------------------------------------------------------------
+
+
+class _Trader(WSListener):
+    def __init__(self) -> None:
+        self.transport: WSTransport | None = None
+        self.replies = 0
+        self.errors = 0
+        self.first_error: Any = None
+        self.logged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if not self.logged.done():
+            self.logged.set_result(None)
+            return
+        data = frame.get_payload_as_bytes()
+        self.replies += 1
+        if b'"error"' in data:
+            self.errors += 1
+            self.first_error = self.first_error or data.decode()
+
+
+async def _traders(url: str, keys: list[tuple[str, str]]) -> list[_Trader]:
+    traders = []
+    for key, secret in keys:
+        transport, listener = await ws_connect(_Trader, url)
+        assert isinstance(listener, _Trader)
+        listener.transport = transport
+        transport.send(WSMsgType.TEXT, login(key, secret))
+        await listener.logged
+        traders.append(listener)
+    return traders
+
+
+async def order_load(traders: list[_Trader], rate: float, seconds: float, seed: int,
+                     state: dict[str, int]) -> dict[str, Any]:
+    """Open loop at `rate` orders/s: 60% passive limits near the mid, 40% crossing IOC."""
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    sent = 0
+    while (elapsed := time.perf_counter() - started) < seconds:
+        due = int(rate * elapsed) - sent
+        for _ in range(due):
+            state["mid"] += rng.choice((-1, 0, 1))
+            mid = state["mid"]
+            buy = rng.random() < 0.5
+            trader = traders[rng.randrange(len(traders))]
+            qty = f"0.{rng.randint(100, 2000):05d}"
+            if rng.random() < 0.4:  # crossing: takes what rests on the other side
+                price, tif = (mid + 20) if buy else (mid - 20), "IOC"
+            else:
+                offset = rng.randint(1, 20)
+                price, tif = (mid - offset) if buy else (mid + offset), "GTC"
+            state["id"] += 1
+            assert trader.transport is not None
+            trader.transport.send(WSMsgType.TEXT, (
+                b'{"op":"place","id":%d,"order":{"symbol":"BTC-USDT","side":"%s","type":'
+                b'"limit","price":"%d.%02d","quantity":"%s","time_in_force":"%s"}}'
+                % (state["id"], b"buy" if buy else b"sell", price // 100, price % 100,
+                   qty.encode(), tif.encode())))
+        sent += due
+        await asyncio.sleep(0.005)
+    return {"sent": sent, "elapsed_s": round(time.perf_counter() - started, 3)}
+
+
+# -- one run ------------------------------------------------------------------------------
+
+
+def _cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], clients: int,
+             seed: int, state: dict[str, int]) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    pipes, procs = [], []
+    for p in range(args.procs):
+        share = clients // args.procs + (1 if p < clients % args.procs else 0)
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=client_process, daemon=True, args=(
+            "127.0.0.1", node.ws_port, f"/ws/{args.streams}", share, child))
+        proc.start()
+        pipes.append(parent)
+        procs.append(proc)
+    failed = sum(pipe.recv()[1] for pipe in pipes)
+    connected = node.http.get("/stats").json()["connections"]
+    before = node.http.get("/stats").json()
+    start = time.time() + args.warmup
+    end = start + args.duration
+    for pipe in pipes:
+        pipe.send((start, end))
+    assert node.process is not None
+    cpu0 = _cpu_s(node.process.pid)
+
+    async def load() -> dict[str, Any]:
+        traders = await _traders(f"{node.ws_url}/v1/ws", keys)
+        result = await order_load(traders, args.rate, args.warmup + args.duration, seed, state)
+        await asyncio.sleep(0.5)
+        result.update(replies=sum(t.replies for t in traders),
+                      errors=sum(t.errors for t in traders),
+                      first_error=next((t.first_error for t in traders if t.first_error), None))
+        for t in traders:
+            assert t.transport is not None
+            t.transport.disconnect()
+        return result
+
+    import uvloop
+
+    loaded = uvloop.run(load())
+    cpu = _cpu_s(node.process.pid) - cpu0
+    parts = [pipe.recv() for pipe in pipes]
+    for proc in procs:
+        proc.join(10)
+    after = node.http.get("/stats").json()
+    per_second: dict[int, int] = {}
+    trade, depth = array.array("f"), array.array("f")
+    for part in parts:
+        for second, n in part["per_second"].items():
+            per_second[second] = per_second.get(second, 0) + n
+        trade.frombytes(part["trade"])
+        depth.frombytes(part["depth"])
+    total = sum(per_second.values())
+    seconds = sorted(per_second)
+    series = [per_second[s] for s in seconds]
+    trade_l, depth_l = sorted(trade), sorted(depth)
+    return {
+        "clients": clients, "connected": connected, "connect_failures": failed,
+        "messages": total, "messages_per_s": round(total / args.duration, 1),
+        "series_per_s": series,
+        "trade_latency_ms": _summary(trade_l), "depth100ms_latency_ms": _summary(depth_l),
+        "dropped_clients": after["dropped_clients"] - before["dropped_clients"],
+        "lost_connections": sum(p["lost"] for p in parts),
+        "server_messages": after["messages"] - before["messages"],
+        "server_published": after["published"] - before["published"],
+        "node_cpu_share": round(cpu / (args.warmup + args.duration + 0.5), 3),
+        "node_cpu_us_per_server_message": round(
+            cpu * 1e6 / max(1, after["messages"] - before["messages"]), 3),
+        "client_cpu_s": round(sum(p["cpu_s"] for p in parts), 2),
+        "load": loaded, "load_average_after": os.getloadavg(),
+        "_trade": trade_l[:: max(1, len(trade_l) // 20000)],
+    }
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"count": 0}
+    return {"count": len(values), "p50": round(percentile(values, 0.5), 2),
+            "p99": round(percentile(values, 0.99), 2), "max": round(values[-1], 2)}
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def plot(path: str, runs: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, run in enumerate(runs):
+        label = f"{run['clients']} clients, run {run['run']}"
+        left.plot(range(len(run["series_per_s"])), run["series_per_s"], label=label,
+                  color=f"C{i}")
+        lat = run["_trade"]
+        if lat:
+            right.plot(lat, [k / len(lat) for k in range(len(lat))], label=label, color=f"C{i}")
+    left.set(title="messages delivered per second", xlabel="second of the window",
+             ylabel="messages/s")
+    left.set_ylim(bottom=0)
+    right.set(title="trade delivery latency (event time to receive)", xlabel="ms",
+              ylabel="fraction of messages", xscale="log")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--procs", type=int, default=2, help="client processes")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--rate", type=float, default=600.0, help="orders/s sent")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--streams", default=STREAMS)
+    parser.add_argument("--durability", default="fsync", choices=("fsync", "os", "none"))
+    args = parser.parse_args()
+    node = start_node(args.durability)
+    runs: list[dict[str, Any]] = []
+    try:
+        keys = [fund(node, 601), fund(node, 602)]
+        state = {"mid": 3_000_000, "id": 0}
+        for clients in args.clients:
+            for r in range(args.runs):
+                run = run_once(args, node, keys, clients, args.seed + r, state)
+                run["run"] = r
+                runs.append(run)
+                print(json.dumps({k: v for k, v in run.items()
+                                  if not k.startswith("_") and k != "series_per_s"}),
+                      flush=True)
+    finally:
+        node.close()
+    summary = {}
+    for clients in args.clients:
+        mine = [r for r in runs if r["clients"] == clients]
+        rates = sorted(r["messages_per_s"] for r in mine)
+        p99s = sorted(r["trade_latency_ms"].get("p99", 0.0) for r in mine)
+        summary[str(clients)] = {
+            "median_messages_per_s": rates[len(rates) // 2], "min_messages_per_s": rates[0],
+            "max_messages_per_s": rates[-1], "median_trade_p99_ms": p99s[len(p99s) // 2],
+            "trade_p50_ms": sorted(r["trade_latency_ms"].get("p50", 0.0)
+                                   for r in mine)[len(mine) // 2],
+            "dropped_clients": sum(r["dropped_clients"] for r in mine),
+        }
+    result = {
+        "benchmark": "ws_fanout", "seed": args.seed,
+        "workload": {"rate_orders_per_s": args.rate, "crossing_share": 0.4,
+                     "streams": args.streams.split("/"), "durability": args.durability,
+                     "duration_s": args.duration, "warmup_s": args.warmup,
+                     "client_processes": args.procs, "symbol": "BTC-USDT"},
+        "summary": summary,
+        "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
+        "machine_at_start": machine(),
+    }
+    path = save("ws-fanout", result)
+    png = path.with_suffix(".png")
+    plot(str(png), runs)
+    print(json.dumps(summary), "->", path, png)
+
+
+if __name__ == "__main__":
+    main()

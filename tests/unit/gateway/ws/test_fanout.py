@@ -1,0 +1,245 @@
+"""The fan-out core without sockets: encode and frame once, one write per client and turn,
+combined wrapping, the slow-client policy (append, replace, conflate and resync, drop) and the
+connection, subscription and message-rate limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from crossbook.gateway.ws.fanout import CLOSE_POLICY, Client, Hub, Limits, Mode
+
+
+class FakeSender:
+    """Records what the hub writes and how it closes."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[bytes]] = []
+        self.closed: tuple[int, str] | None = None
+
+    def write(self, frames: list[bytes]) -> None:
+        self.writes.append(list(frames))
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def buffered(self) -> int:
+        return 0
+
+    @property
+    def messages(self) -> list[bytes]:
+        """Every frame written, split back into messages (the test framing ends with `|`)."""
+        return [m + b"|" for w in self.writes for blob in w for m in blob.split(b"|")[:-1]]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_hub(**limits: int | float) -> tuple[Hub, list[Callable[[], None]], list[bytes], Clock]:
+    scheduled: list[Callable[[], None]] = []
+    framed: list[bytes] = []
+
+    def frame(payload: bytes) -> bytes:
+        framed.append(payload)
+        return payload + b"|"
+
+    clock = Clock()
+    hub = Hub(Limits(**limits), clock=clock, frame=frame,  # type: ignore[arg-type]
+              schedule=scheduled.append)
+    return hub, scheduled, framed, clock
+
+
+def connect(hub: Hub) -> tuple[FakeSender, Client]:
+    sender = FakeSender()
+    client = hub.connect(sender, "127.0.0.1:1", "binance")
+    assert client is not None
+    return sender, client
+
+
+def test_one_update_is_framed_once_and_written_once_per_client_and_turn() -> None:
+    hub, scheduled, framed, _ = make_hub()
+    topic = hub.topic("btcusdt@trade", Mode.APPEND)
+    senders = []
+    for _ in range(50):
+        sender = FakeSender()
+        client = hub.connect(sender, "p", "binance")
+        assert client is not None
+        hub.subscribe(client, topic)
+        senders.append(sender)
+    for i in range(3):
+        hub.publish(topic, b"t%d" % i)
+    assert len(scheduled) == 1  # one flush per turn, however many messages
+    assert all(not s.writes for s in senders)  # nothing leaves before the flush
+    scheduled.pop()()
+    assert framed == [b"t0", b"t1", b"t2"]  # framed once per message, not per subscriber
+    for sender in senders:
+        assert len(sender.writes) == 1  # one write per client for the whole turn
+        assert sender.messages == [b"t0|", b"t1|", b"t2|"]
+    assert hub.stats.published == 3
+    assert hub.stats.messages == 150
+    hub.publish(topic, b"t3")
+    assert len(scheduled) == 1  # the next turn schedules again
+
+
+def test_combined_subscribers_get_the_stream_wrapper_built_once() -> None:
+    hub, scheduled, framed, _ = make_hub()
+    topic = hub.topic("btcusdt@trade", Mode.APPEND)
+    raw, raw_client = connect(hub)
+    combined, combined_client = connect(hub)
+    combined2, combined_client2 = connect(hub)
+    hub.subscribe(raw_client, topic)
+    hub.subscribe(combined_client, topic, combined=True)
+    hub.subscribe(combined_client2, topic, combined=True)
+    hub.publish(topic, b'{"p":1}')
+    hub.flush()
+    assert raw.messages == [b'{"p":1}|']
+    wrapped = b'{"stream":"btcusdt@trade","data":{"p":1}}|'
+    assert combined.messages == combined2.messages == [wrapped]
+    assert len(framed) == 2  # once raw, once wrapped
+    assert scheduled
+
+
+def test_direct_replies_follow_the_batch_stream_messages_in_the_same_write() -> None:
+    hub, _, _, _ = make_hub()
+    topic = hub.topic("user:7", Mode.APPEND)
+    sender, client = connect(hub)
+    hub.subscribe(client, topic)
+    hub.publish(topic, b"event")
+    hub.distribute()  # the publisher ends each batch with this
+    hub.send(client, b"ack")
+    hub.flush()
+    assert sender.writes == [[b"event|", b"ack|"]]
+
+
+def test_a_paused_client_is_conflated_replaced_and_queued_then_resynced_on_resume() -> None:
+    hub, _, _, _ = make_hub()
+    depth = hub.topic("btcusdt@depth@100ms", Mode.DIFF, resync=lambda: b"SNAP")
+    ticker = hub.topic("btcusdt@bookTicker", Mode.REPLACE)
+    trades = hub.topic("btcusdt@trade", Mode.APPEND)
+    slow, slow_client = connect(hub)
+    fast, fast_client = connect(hub)
+    for topic in (depth, ticker, trades):
+        hub.subscribe(slow_client, topic)
+        hub.subscribe(fast_client, topic)
+    hub.paused(slow_client)
+    for i in range(3):
+        hub.publish(depth, b"d%d" % i)
+        hub.publish(ticker, b"b%d" % i)
+        hub.publish(trades, b"t%d" % i)
+        hub.flush()
+    assert len(fast.messages) == 9  # the healthy client is not held back
+    assert slow.writes == []
+    assert slow_client.queued == 3 + 1
+    assert hub.stats.conflated == 3
+    hub.resumed(slow_client)
+    assert slow.messages == [b"SNAP|", b"b2|", b"t0|", b"t1|", b"t2|"]
+    assert hub.stats.resyncs == 1
+    hub.publish(depth, b"d3")
+    hub.flush()
+    assert slow.messages[-1] == b"d3|"  # diffs again after the snapshot
+
+
+def test_a_client_past_max_queue_is_dropped_with_1008_and_leaves_its_topics() -> None:
+    hub, _, _, _ = make_hub(max_queue=5)
+    trades = hub.topic("btcusdt@trade", Mode.APPEND)
+    slow, slow_client = connect(hub)
+    fast, fast_client = connect(hub)
+    hub.subscribe(slow_client, trades)
+    hub.subscribe(fast_client, trades)
+    hub.paused(slow_client)
+    for i in range(4):
+        hub.publish(trades, b"t%d" % i)
+    hub.flush()
+    assert slow.closed is None
+    for i in range(2):
+        hub.publish(trades, b"u%d" % i)
+    hub.flush()
+    assert slow.closed is not None
+    assert slow.closed[0] == CLOSE_POLICY
+    assert slow.closed[1].startswith("slow consumer")
+    assert hub.stats.dropped_clients == 1
+    assert slow_client not in trades.raw
+    assert slow_client not in hub.clients
+    assert len(fast.messages) == 6
+    hub.publish(trades, b"v")
+    hub.flush()
+    assert len(fast.messages) == 7
+
+
+def test_a_stalled_client_is_dropped_by_the_sweep_even_when_nothing_is_published() -> None:
+    hub, _, _, clock = make_hub(max_stall_s=2.0)
+    sender, client = connect(hub)
+    hub.paused(client)
+    clock.now += 1.0
+    hub.sweep()
+    assert sender.closed is None
+    clock.now += 1.5
+    hub.sweep()
+    assert sender.closed is not None
+    assert "not reading" in sender.closed[1]
+
+
+def test_a_stalled_client_holds_bounded_memory_under_a_flood() -> None:
+    hub, _, _, _ = make_hub(max_queue=100)
+    depth = hub.topic("d", Mode.DIFF, resync=lambda: b"S")
+    ticker = hub.topic("b", Mode.REPLACE)
+    _, client = connect(hub)
+    hub.subscribe(client, depth)
+    hub.subscribe(client, ticker)
+    hub.paused(client)
+    for i in range(10_000):
+        hub.publish(depth, b"%d" % i)
+        hub.publish(ticker, b"%d" % i)
+    hub.flush()
+    assert client.queued == 1
+    assert client.conflated == {depth}
+
+
+def test_connection_subscription_and_message_rate_limits() -> None:
+    hub, _, _, clock = make_hub(max_connections=2, max_subscriptions=2, max_messages_per_s=3)
+    _, first = connect(hub)
+    connect(hub)
+    assert hub.connect(FakeSender(), "p", "binance") is None
+    assert hub.stats.refused_connections == 1
+    topics = [hub.topic(f"t{i}", Mode.APPEND) for i in range(3)]
+    assert hub.subscribe(first, topics[0])
+    assert hub.subscribe(first, topics[1])
+    assert hub.subscribe(first, topics[1])  # again: no change
+    assert not hub.subscribe(first, topics[2])
+    hub.unsubscribe(first, "t0")
+    assert "t0" not in hub.topics  # a topic without subscribers is forgotten
+    assert hub.subscribe(first, topics[2])
+    assert [hub.allow_message(first) for _ in range(4)] == [True, True, True, False]
+    clock.now += 1.0
+    assert hub.allow_message(first)
+
+
+def test_a_failing_socket_is_dropped_without_starving_the_others() -> None:
+    hub, _, _, _ = make_hub()
+    topic = hub.topic("t", Mode.APPEND)
+
+    class Broken(FakeSender):
+        def write(self, frames: list[bytes]) -> None:
+            raise RuntimeError("closed")
+
+    broken = Broken()
+    bad = hub.connect(broken, "p", "binance")
+    assert bad is not None
+    hub.subscribe(bad, topic)
+    good, good_client = connect(hub)
+    hub.subscribe(good_client, topic)
+    hub.publish(topic, b"x")
+    hub.flush()
+    assert good.messages == [b"x|"]
+    assert bad.closed
+    assert hub.stats.dropped_clients == 1
+
+
+def test_limits_from_the_environment() -> None:
+    limits = Limits.from_env({"CROSSBOOK_WS_MAX_QUEUE": "7", "CROSSBOOK_WS_MAX_STALL_S": "0.5"})
+    assert limits.max_queue == 7
+    assert limits.max_stall_s == 0.5
