@@ -184,10 +184,12 @@ def _banner(url: str, ws_url: str, data_dir: Path, people: list[tuple[str, int, 
     lines += [f"  {name:<11} account {account:<3} key={k} secret={s}"
               for name, account, k, s in people]
     you = data_dir / "clients" / "you.toml"
+    script = Path(sys.executable).with_name("crossbook")
+    cb = str(script) if script.exists() else "crossbook"
     lines += ["", "Try, in another terminal:",
-              f"  crossbook tui --client-config {you}",
-              f"  crossbook trade balances --client-config {you}",
-              f"  crossbook watch book BTC-USDT --client-config {you}",
+              f"  {cb} tui --client-config {you}",
+              f"  {cb} trade balances --client-config {you}",
+              f"  {cb} watch book BTC-USDT --client-config {you}",
               "", "Ctrl-C stops the demo.", ""]
     return "\n".join(lines)
 
