@@ -134,22 +134,21 @@ class Exchange:
         self._events = events
         self.last_seq = seq
         self._handlers[type(command)](command, ts)
-        if self._touched:
-            for account, asset in self._touched:
-                free, locked = account.balances[asset]
-                events.append(
-                    ev.BalanceChanged(
-                        account.account_id, asset, free, locked
-                    )
-                )
-            self._touched.clear()
-        if self._dirty:
-            for symbol, book in self._dirty.items():
-                bids, asks = book.take_changes()
-                if bids or asks:
+        touched = self._touched
+        if touched:
+            balance_changed = ev.BalanceChanged
+            for account, asset in touched:
+                bal = account.balances[asset]
+                events.append(balance_changed(account.account_id, asset, bal[0], bal[1]))
+            touched.clear()
+        dirty = self._dirty
+        if dirty:
+            for symbol, book in dirty.items():
+                if book.dirty_bids or book.dirty_asks:
+                    bids, asks = book.take_changes()
                     book.update_id += 1
                     events.append(ev.DepthChanged(symbol, book.update_id, bids, asks))
-            self._dirty.clear()
+            dirty.clear()
         return events
 
     def _reject(
