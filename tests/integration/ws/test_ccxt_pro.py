@@ -9,7 +9,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-import ccxt.pro
+import ccxt.pro  # type: ignore[import-untyped]
 
 from tests.support.node import NodeProcess
 
