@@ -21,7 +21,6 @@ Writes bench/results/rest-orders-<utc>.json with machine, Python, seed and load 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -40,11 +39,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from framework_overhead import free_port, run_wrk, wait_port  # noqa: E402
-from http_load import run_load  # noqa: E402
-
-from crossbook.config import DEFAULT_TOML  # noqa: E402
-from crossbook.gateway.auth import sign  # noqa: E402
+from crossbook.config import DEFAULT_TOML
+from crossbook.gateway.auth import sign
+from framework_overhead import free_port, run_wrk, wait_port
+from http_load import run_load
 
 ADMIN = ("bench-admin-key-0123456789", "bench-admin-secret-0123456789abcdef")
 LIMITS = """
