@@ -26,7 +26,7 @@ from crossbook.history.rows import (
     Rows,
     State,
 )
-from crossbook.history.schema import MIGRATIONS, TABLES, VERSION_TABLE
+from crossbook.history.schema import MIGRATIONS, TABLES, VERSION_TABLE, statements
 from crossbook.history.store import (
     CLAIM_SEQ,
     UPSERT_INSTRUMENTS,
@@ -113,7 +113,7 @@ class PostgresStore:
                 current = await con.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
                 for version in range(int(current), target):
                     async with con.transaction():
-                        for statement in MIGRATIONS[version]:
+                        for statement in statements(version, "postgresql"):
                             await con.execute(statement)
                         await con.execute(
                             "INSERT INTO schema_version (version, applied_ts) VALUES ($1, $2)",

@@ -27,7 +27,7 @@ from crossbook.history.rows import (
     Rows,
     State,
 )
-from crossbook.history.schema import MIGRATIONS, TABLES, VERSION_TABLE
+from crossbook.history.schema import MIGRATIONS, TABLES, VERSION_TABLE, statements
 from crossbook.history.store import (
     CLAIM_SEQ,
     UPSERT_BALANCES,
@@ -98,7 +98,7 @@ class SqliteStore:
         for version in range(int(current), target):
             db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in MIGRATIONS[version]:
+                for statement in statements(version, "sqlite"):
                     db.execute(statement)
                 db.execute(
                     "INSERT INTO schema_version (version, applied_ts) VALUES (?, ?)",
