@@ -143,7 +143,6 @@ class Book:
             if limit and (best > limit if buy else best < limit):
                 break
             level = levels[best]
-            dirty.add(best)
             unit = best * notional_units
             queue = level.queue
             while level.count:
@@ -166,6 +165,7 @@ class Book:
                         break
                     continue
                 notional = unit * lots
+                dirty.add(best)
                 if cash_cap >= 0:
                     cash_spent += notional + fee_of(notional, fee_bps)
                 maker.filled += lots
@@ -205,13 +205,15 @@ class Book:
         stp = taker.stp
         if stp is StpMode.EXPIRE_TAKER:
             return rem, STOP_STP_TAKER
+        if stp is StpMode.DECREMENT and not taker.qty:
+            return rem, STOP_STP_TAKER
+        # from here the maker's level changes
+        (self.dirty_bids if maker.side is Side.BUY else self.dirty_asks).add(level.price)
         if stp is StpMode.EXPIRE_MAKER or stp is StpMode.EXPIRE_BOTH:
             level.remove(maker)
             report(STP_EXPIRE_MAKER, maker, 0, 0)
             return rem, STOP_STP_TAKER if stp is StpMode.EXPIRE_BOTH else 0
-        # DECREMENT: both shrink by the smaller remainder; a quote-sized taker just expires
-        if not taker.qty:
-            return rem, STOP_STP_TAKER
+        # DECREMENT: both shrink by the smaller remainder (a quote-sized taker expired above)
         lots = min(rem, maker.qty - maker.filled)
         taker.qty -= lots
         if lots == maker.qty - maker.filled:
