@@ -4,6 +4,8 @@
 - conservation recomputed from the outside, from the events alone: per asset, the sum of
   every account's free + locked plus the fees charged on trades equals deposits minus
   withdrawals;
+- an accepted FOK order fills completely within its command (an order that could not was
+  rejected with FOK_CANNOT_FILL, whatever its self-trade mode or the icebergs it meets);
 - a rejection is the command's only effect: exactly one `OrderRejected` and an unchanged
   `state_hash()`. The one documented exception is a lazy GTD expiry that runs before a
   place or amend: then the state equals what `ExpireOrders` at that stamp would leave.
@@ -17,8 +19,10 @@ from hypothesis import given
 
 from crossbook.domain import commands as cmd
 from crossbook.domain import events as ev
-from crossbook.domain.enums import CloseReason
+from crossbook.domain.enums import CloseReason, OrderStatus, OrderType, StpMode, TimeInForce
+from crossbook.domain.rejects import Reject
 from crossbook.engine.exchange import Exchange
+from tests.support.factories import ALICE, BOB, venue
 from tests.support.strategies import command_streams
 
 _EXPIRY_TRAIL = (ev.OrderExpired, ev.BalanceChanged, ev.DepthChanged)
@@ -84,3 +88,53 @@ def test_a_rejected_command_changes_nothing(stream: list[tuple[int, int, cmd.Com
         expiry = replayed.apply(seq, ts, cmd.ExpireOrders())
         assert [e for e in events if e is not rejections[0]] == expiry
         assert engine.state_hash() == replayed.state_hash()
+
+
+def _fok_outcome(events: list[ev.Event]) -> tuple[int, OrderStatus | None, bool]:
+    """(order id, its last status in a trade, whether it expired) of an accepted FOK."""
+    accepted = next(e for e in events if isinstance(e, ev.OrderAccepted))
+    oid = accepted.order_id
+    statuses = [
+        e.taker_status
+        for e in events
+        if isinstance(e, ev.TradeExecuted) and e.taker_order_id == oid
+    ]
+    expired = any(isinstance(e, ev.OrderExpired) and e.order_id == oid for e in events)
+    return oid, statuses[-1] if statuses else None, expired
+
+
+@given(command_streams())
+def test_an_accepted_fok_order_fills_completely(stream: list[tuple[int, int, cmd.Command]]) -> None:
+    engine = Exchange()
+    for seq, ts, command in stream:
+        events = engine.apply(seq, ts, command)
+        if (
+            isinstance(command, cmd.PlaceOrder)
+            and command.tif is TimeInForce.FOK
+            and not command.type.is_stop
+            and any(isinstance(e, ev.OrderAccepted) for e in events)
+        ):
+            _, status, expired = _fok_outcome(events)
+            assert status is OrderStatus.FILLED
+            assert not expired
+
+
+def test_fok_market_buy_holds_for_the_path_it_takes_past_its_own_expired_makers() -> None:
+    # found by the FOK property: the hold priced the taker's own ask, which STP expires
+    v = venue()
+    v.sell(ALICE, 1, 100)
+    v.sell(BOB, 1, 100)
+    v.sell(BOB, 1, 101)
+    events = v.buy(ALICE, 2, type=OrderType.MARKET, tif=TimeInForce.FOK, stp=StpMode.EXPIRE_MAKER)
+    assert _fok_outcome(events)[1:] == (OrderStatus.FILLED, False)
+
+
+def test_fok_counts_only_the_shown_part_of_an_iceberg_ahead_of_its_own_order() -> None:
+    # found by the FOK property: the iceberg refills behind the taker's own order, where
+    # EXPIRE_TAKER stops the taker, so only one of the three lots is reachable
+    v = venue()
+    v.sell(BOB, 3, 100, visible_qty=1)
+    v.sell(ALICE, 1, 100)
+    events = v.buy(ALICE, 3, 100, tif=TimeInForce.FOK, stp=StpMode.EXPIRE_TAKER)
+    assert [e.code for e in events if isinstance(e, ev.OrderRejected)] == [Reject.FOK_CANNOT_FILL]
+    assert v.buy(ALICE, 1, 100, tif=TimeInForce.FOK, stp=StpMode.EXPIRE_TAKER)[1].qty == 1

@@ -471,6 +471,9 @@ class ReferenceExchange:
         if order.type is OrderType.MARKET:
             notional, wanted = 0, order.qty
             for maker in self.side_queue(order.symbol, Side.SELL):
+                own = maker.account == order.account
+                if own and order.tif is TimeInForce.FOK and order.stp is StpMode.EXPIRE_MAKER:
+                    continue  # a FOK must afford the path its match will take
                 lots = min(wanted, maker.remaining)
                 notional += lots * maker.price * inst.notional_units
                 wanted -= lots
@@ -484,15 +487,19 @@ class ReferenceExchange:
         Own orders are skipped when self-trade prevention would expire them (EXPIRE_MAKER);
         under any other mode the taker could not trade past them, so counting stops there.
         """
-        got = 0
+        got, counted = 0, []
         for maker in self.side_queue(order.symbol, order.side.opposite):
             if not self.price_ok(order, maker.price):
                 break
             if order.stp is not StpMode.NONE and maker.account == order.account:
                 if order.stp is StpMode.EXPIRE_MAKER:
                     continue
+                # before the match reaches it, orders ahead at its price show only their
+                # visible part: an iceberg's refill goes to the back, behind this order
+                got -= sum(o.remaining - o.shown for o in counted if o.price == maker.price)
                 break
             got += maker.remaining
+            counted.append(maker)
         return got >= order.qty
 
     def price_ok(self, taker: RefOrder, price: int) -> bool:

@@ -246,28 +246,43 @@ class Book:
         return [levels[p] for p in chosen]
 
     def fillable(self, taker: Order, limit: int, want: int) -> bool:
-        """Could `want` lots fill now, up to `limit`, given the taker's self-trade mode?"""
+        """Could `want` lots fill now, up to `limit`, given the taker's self-trade mode?
+
+        Unless its mode expires its own makers, a taker stops at its own order: it reaches
+        only what is shown ahead of it in that level (an iceberg refills behind it).
+        """
         got = 0
         stp = taker.stp
         for level in self._walk(taker.side, limit):
             if not stp:
                 got += level.qty + level.hidden
             else:
+                hidden_ahead = 0
                 for maker in level.orders():
                     if maker.account == taker.account:
                         if stp is StpMode.EXPIRE_MAKER:
                             continue
-                        return got >= want
+                        return got - hidden_ahead >= want
                     got += maker.qty - maker.filled
+                    hidden_ahead += maker.qty - maker.filled - maker.shown
             if got >= want:
                 return True
         return got >= want
 
-    def walk_cost(self, side: Side, want: int, notional_units: int) -> int:
-        """Notional of taking `want` lots now (or all there is, if less)."""
+    def walk_cost(self, side: Side, want: int, notional_units: int, skip_account: int = 0) -> int:
+        """Notional of taking `want` lots now (or all there is, if less).
+
+        Orders of `skip_account` are passed over, as a taker whose self-trade prevention
+        expires its own makers passes over them.
+        """
         cost = 0
         for level in self._walk(side, 0):
-            available = level.qty + level.hidden
+            if skip_account:
+                available = sum(
+                    o.qty - o.filled for o in level.orders() if o.account != skip_account
+                )
+            else:
+                available = level.qty + level.hidden
             lots = want if want < available else available
             cost += lots * level.price * notional_units
             want -= lots

@@ -14,7 +14,8 @@ Holds (pre-trade risk) are taken at entry, in the asset the order pays with:
   larger of the account's maker and taker rates, rounded up;
 - market buy by quote amount: that amount plus the taker fee on it;
 - market buy by base size: the cost of walking the book now plus the taker fee; the order
-  then spends at most that (a gapped book expires the rest);
+  then spends at most that (a gapped book expires the rest). A FOK order whose self-trade
+  mode is EXPIRE_MAKER walks past its own orders, as its match will, so it never runs out;
 - stop/take-profit market buy: stop price times size plus the taker fee, spent the same way.
 Fees are charged in the quote asset, truncated toward zero, at the account's current rate but
 never above the rate the hold reserved. What a fill does not use is released at once.
@@ -262,7 +263,9 @@ class Exchange:
         if order.quote_qty:
             return inst.quote, order.quote_qty + hold_fee(order.quote_qty, taker), taker
         if order.type is MARKET:
-            notional = book.walk_cost(BUY, order.qty, inst.notional_units)
+            fok_past_own = order.tif is FOK and order.stp is StpMode.EXPIRE_MAKER
+            skip = order.account if fok_past_own else 0
+            notional = book.walk_cost(BUY, order.qty, inst.notional_units, skip)
         else:
             notional = inst.notional(order.stop_price, order.qty)
         return inst.quote, notional + hold_fee(notional, taker), taker
