@@ -308,17 +308,28 @@ class Book:
 
     def take_changes(self) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
         """The levels changed since the last call, as absolute (price, qty, count); resets."""
-        bids = [
-            (p, lv.qty, lv.count) if (lv := self.bids.get(p)) else (p, 0, 0)
-            for p in sorted(self.dirty_bids, reverse=True)
-        ]
-        asks = [
-            (p, lv.qty, lv.count) if (lv := self.asks.get(p)) else (p, 0, 0)
-            for p in sorted(self.dirty_asks)
-        ]
-        self.dirty_bids.clear()
-        self.dirty_asks.clear()
-        return bids, asks
+        return (
+            _changes(self.dirty_bids, self.bids, True),
+            _changes(self.dirty_asks, self.asks, False),
+        )
+
+
+def _changes(
+    dirty: set[int], levels: dict[int, Level], descending: bool
+) -> list[tuple[int, int, int]]:
+    # most commands touch one price: skip the sort and the comprehension's frame for it
+    if not dirty:
+        return []
+    if len(dirty) == 1:
+        price = dirty.pop()
+        level = levels.get(price)
+        return [(price, level.qty, level.count) if level is not None else (price, 0, 0)]
+    out = []
+    for price in sorted(dirty, reverse=descending):
+        level = levels.get(price)
+        out.append((price, level.qty, level.count) if level is not None else (price, 0, 0))
+    dirty.clear()
+    return out
 
 
 def _shrink(level: Level, order: Order, lots: int) -> None:
