@@ -35,9 +35,8 @@ from crossbook.gateway.http import bad_request
 from crossbook.gateway.views import FillRecord, OrderRecord
 from crossbook.history import queries
 from crossbook.history.projector import ProjectorStatus
-from crossbook.history.rows import CANDLE_NS
 from crossbook.history.store import HistoryStore
-from crossbook.marketdata.views.candles import FIXED_INTERVALS, interval_bounds
+from crossbook.marketdata.views.candles import DAY, FIXED_INTERVALS, interval_bounds
 from crossbook.marketdata.views.streams import Candle
 
 _NS_PER_MS = 1_000_000
@@ -139,15 +138,16 @@ class HistoryReader:
                 latest=latest,
             )  # fmt: skip
             return [_candle(c, c.open_ts, c.open_ts + length) for c in found]
-        # calendar intervals (1w, 1M): merge minute candles by their calendar bucket
+        # calendar intervals (1w, 1M) start on day boundaries: merge day candles into them
         if start is not None:
             start = interval_bounds(interval, start)[0]
-        minutes = await queries.candles(
-            self.store, symbol, CANDLE_NS, start=start, end=end_excl,
-            limit=queries.MAX_LIMIT, latest=latest,
+        days = await queries.candles(
+            self.store, symbol, DAY, start=start, end=end_excl,
+            limit=min(queries.MAX_LIMIT, limit * (7 if interval == "1w" else 31)),
+            latest=latest,
         )  # fmt: skip
         out: list[Candle] = []
-        for c in minutes:
+        for c in days:
             open_ts, next_open = interval_bounds(interval, c.open_ts)
             if out and out[-1].open_time == open_ts:
                 out[-1] = merge_candles([out[-1]], [_candle(c, open_ts, next_open)])[0]

@@ -325,7 +325,8 @@ async def candles(
         *_range(table, columns, key, symbol, (start, end), source_limit, latest=latest)
     )
     parts = [Candle(*row) for row in rows]
-    cut = len(rows) >= source_limit
+    # a bucket merged from several rows may miss some when the row limit was reached
+    cut = len(rows) >= source_limit and interval != CANDLE_NS
     if latest:
         parts.reverse()
         merged = merge(parts, interval)
