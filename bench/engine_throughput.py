@@ -24,10 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from crossbook.domain import commands as cmd
 from crossbook.domain.enums import OrderType, Side
+from crossbook.engine import exchange as exchange_module
 from crossbook.engine.book import Book
 from crossbook.engine.exchange import Exchange
 from crossbook.engine.order import Order
 from workload import Workload, engine_mix
+
+ENGINE_BUILD = "mypyc" if (exchange_module.__file__ or "").endswith(".so") else "python"
 
 
 def fresh(w: Workload) -> Exchange:
@@ -125,6 +128,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     results = []
+    print(f"engine build: {ENGINE_BUILD}, Python {sys.version.split()[0]}")
     for symbols in (1, 10):
         w = engine_mix(args.commands, symbols=symbols, seed=args.seed)
         ops = core_ops(w)
@@ -156,6 +160,7 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]},
         "gc": "on",
+        "engine": ENGINE_BUILD,
         "repeat": args.repeat,
         "results": results,
     }  # fmt: skip
