@@ -40,6 +40,7 @@ HEADER_SIZE: Final = _HEADER.size + _HEADER_CRC.size
 
 _FRAME = struct.Struct("<II")
 FRAME_OVERHEAD: Final = _FRAME.size
+_LENGTH = struct.Struct("<I")
 MAX_PAYLOAD: Final = 4 * 1024 * 1024
 """Larger lengths are treated as corruption: no command comes close."""
 
@@ -168,6 +169,24 @@ class FrameScanner:
             yield offset, payload
             offset = body + length
             self.end = offset
+
+
+def skip_frames(data: bytes | memoryview, start: int, count: int) -> int:
+    """The offset just past `count` frames from `start`, reading only their lengths.
+
+    For frames already validated (`scan_journal`): no CRC and no decode, so jumping over the
+    records a snapshot covers costs next to nothing. Raises ValueError if they run past `data`.
+    """
+    unpack, offset = _LENGTH.unpack_from, start
+    try:
+        for _ in range(count):
+            (length,) = unpack(data, offset)
+            offset += FRAME_OVERHEAD + length
+    except struct.error:
+        offset = len(data) + 1
+    if offset > len(data):
+        raise ValueError(f"{count} frames from offset {start} run past the end ({len(data)})")
+    return offset
 
 
 def find_next_frame(data: bytes | memoryview, after: int) -> int | None:

@@ -35,6 +35,7 @@ from crossbook.journal.format import (
     decode_header,
     decode_record,
     find_next_frame,
+    skip_frames,
 )
 
 SEGMENT_SUFFIX: Final = ".journal"
@@ -149,12 +150,17 @@ def scan_journal(directory: Path, *, repair: bool) -> JournalState:
 
 
 def iter_records(state: JournalState, after_seq: int = 0) -> Iterator[RecordV1]:
-    """Decoded records with seq > `after_seq`, from a state `scan_journal` validated."""
+    """Decoded records with seq > `after_seq`, from a state `scan_journal` validated.
+
+    The validated seq chain (each record its predecessor plus one from the segment's first seq)
+    says how many frames to pass over: those are skipped by length, without CRC or decode.
+    """
     for segment in state.segments:
         if segment.last_seq <= after_seq:
             continue
-        data = Path(segment.path).read_bytes()[: segment.end]
-        for _, payload in FrameScanner(data):
+        data = memoryview(Path(segment.path).read_bytes())[: segment.end]
+        start = skip_frames(data, HEADER_SIZE, max(after_seq - segment.first_seq + 1, 0))
+        for _, payload in FrameScanner(data, start):
             record = decode_record(payload)
             if record.seq > after_seq:
                 yield record

@@ -56,6 +56,17 @@ def test_records_survive_reopen_and_rotate_by_size(tmp_path: Path) -> None:
     assert next(iter_records(state, after_seq=499)).command == _deposit(500)
 
 
+def test_records_after_a_seq_inside_one_segment(tmp_path: Path) -> None:
+    _write(tmp_path, 1, 300)
+    state = scan_journal(tmp_path, repair=False)
+    assert len(state.segments) == 1
+    for after in (0, 1, 150, 299):
+        records = list(iter_records(state, after_seq=after))
+        assert [r.seq for r in records] == list(range(after + 1, 301))
+        assert records[0].command == _deposit(after + 1)
+    assert list(iter_records(state, after_seq=300)) == []
+
+
 @pytest.mark.parametrize("durability", list(Durability))
 def test_every_durability_mode_keeps_records_after_close(
     tmp_path: Path, durability: Durability

@@ -18,6 +18,7 @@ from crossbook.journal.format import (
     encode_header,
     find_next_frame,
     frame,
+    skip_frames,
 )
 
 
@@ -94,6 +95,18 @@ def test_scanner_refuses_an_impossible_length() -> None:
     assert scanner.damage is not None
     assert scanner.damage.kind is DamageKind.CORRUPT
     assert "impossible length" in scanner.damage.reason
+
+
+def test_skip_frames_lands_on_the_frame_a_scanner_would_reach() -> None:
+    data = _segment(20)
+    offsets = [offset for offset, _ in FrameScanner(data)]
+    assert skip_frames(data, HEADER_SIZE, 0) == HEADER_SIZE
+    assert skip_frames(data, HEADER_SIZE, 7) == offsets[7]
+    assert skip_frames(data, HEADER_SIZE, 20) == len(data)
+    with pytest.raises(ValueError, match="run past the end"):
+        skip_frames(data[:-1], HEADER_SIZE, 20)
+    with pytest.raises(ValueError, match="run past the end"):
+        skip_frames(data, HEADER_SIZE, 21)
 
 
 def test_find_next_frame_tells_middle_damage_from_a_tail() -> None:
