@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,3 @@ def run(args: argparse.Namespace) -> int:
         "open_on_node_not_acked", 0) + result["verify"].get("open_expected_missing_on_node", 0)
     return 1 if problems else 0
 
-
-def default_out(target: str, workers: int) -> Path:
-    stamp = time.strftime("%Y-%m-%dT%H%M%S", time.gmtime())
-    return Path("bench/results") / f"loadgen-{target}-w{workers}-{stamp}.json"

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,13 @@ def _admin(args: argparse.Namespace) -> tuple[str, str]:
     raise SystemExit("crossbook bench: give --admin-key/--admin-secret or --data-dir")
 
 
-async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    from crossbook.cli.bench import default_out  # noqa: PLC0415 (shared default only)
+def default_out(target: str, workers: int) -> Path:
+    """Where a run's JSON goes unless `--out` says otherwise."""
+    stamp = time.strftime("%Y-%m-%dT%H%M%S", time.gmtime())
+    return Path("bench/results") / f"loadgen-{target}-w{workers}-{stamp}.json"
 
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
     node: SpawnedNode | None = None
     http, binary, data_dir = args.http, args.binary, args.data_dir
     if args.spawn:
