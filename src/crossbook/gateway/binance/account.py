@@ -7,7 +7,9 @@ of `/api/v3/userDataStream` (POST create, PUT keepalive, DELETE close; API key o
   last durable batch the views folded.
 - `myTrades`: the account's fills on `symbol` kept in memory (the newest
   `GatewayViews.fills_keep`), filtered by `orderId`, `fromId`, `startTime`/`endTime`;
-  oldest first, the first `limit` from `fromId` or else the latest `limit`.
+  oldest first, the first `limit` from `fromId` or else the latest `limit`. Fills memory
+  no longer holds (older ones, those before a restart) come from the history database
+  (`gateway.history`) when one is configured, merged by trade and order id, memory winning.
 - Listen keys live in `GatewayContext.listen_keys` (`crossbook.gateway.listen_keys`), where
   the WebSocket server resolves them; an unknown or expired key is -1125.
 """
@@ -20,8 +22,9 @@ from crossbook.domain.enums import Permission
 from crossbook.gateway.binance.errors import binance_error
 from crossbook.gateway.binance.params import Params, api_key, signed
 from crossbook.gateway.binance.render import trade
-from crossbook.gateway.binance.symbols import SymbolTable, amount, ms, rate
+from crossbook.gateway.binance.symbols import SymbolTable, amount, ms, ns_range, rate
 from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.history import merge_fills, reaches_past
 from crossbook.gateway.http import Request, Response, Router, json_response
 from crossbook.gateway.views import KeyRecord
 
@@ -60,14 +63,20 @@ def register(router: Router, ctx: GatewayContext, table: SymbolTable) -> None:
         from_id = params.integer("fromId")
         start, end = params.integer("startTime"), params.integer("endTime")
         limit = params.limit(500, 1000)
+        lo, hi = ns_range(start, end)
         chosen = [
             f for f in views.fills(key.account)
             if f.symbol == symbol
             and (order_id is None or f.order_id == order_id)
             and (from_id is None or f.trade_id >= from_id)
-            and (start is None or ms(f.ts) >= start)
-            and (end is None or ms(f.ts) <= end)
-        ]
+            and (lo is None or f.ts >= lo) and (hi is None or f.ts < hi)
+        ]  # fmt: skip
+        if ctx.history is not None and reaches_past(len(chosen), limit, from_id, lo):
+            stored = await ctx.history.fills(
+                key.account, symbol=symbol, order_id=order_id, start=lo, end=hi,
+                from_id=from_id, limit=limit, newest_first=from_id is None,
+            )  # fmt: skip
+            chosen = merge_fills(chosen, stored)
         chosen = chosen[:limit] if from_id is not None else chosen[-limit:]
         formats = table.formats(symbol)
         return json_response([trade(f, formats) for f in chosen])

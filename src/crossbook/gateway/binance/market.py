@@ -6,10 +6,14 @@
 Everything comes from the market data views, which fold durable batches only. Depth's
 `lastUpdateId` is the symbol's book counter, the one the WebSocket diff stream's `U`/`u`
 count with. Times are milliseconds; `startTime`/`endTime` bound trade and candle stamps
-inclusively to the millisecond. Spot tickers carry no `time` key (ccxt reads one as a
-futures ticker). Filters in `exchangeInfo` mirror the engine's checks: PRICE_FILTER (tick,
-price bounds), LOT_SIZE and MARKET_LOT_SIZE (lot, quantity bounds), NOTIONAL (minimum
-notional; the engine applies it to limit orders and quote-sized market orders).
+inclusively to the millisecond. `klines` reaching past the candles memory holds (fewer
+than `limit`, or a `startTime`) merges in those of the history database when one is
+configured (`gateway.history`); stored candles carry no taker-buy split, so those fields
+are 0 for the parts of a candle that come from the database. Spot tickers carry no
+`time` key (ccxt reads one as a futures ticker). Filters in `exchangeInfo` mirror the
+engine's checks: PRICE_FILTER (tick, price bounds), LOT_SIZE and MARKET_LOT_SIZE (lot,
+quantity bounds), NOTIONAL (minimum notional; the engine applies it to limit orders and
+quote-sized market orders).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from crossbook.gateway.binance.errors import binance_error, illegal, invalid_sym
 from crossbook.gateway.binance.params import Params
 from crossbook.gateway.binance.symbols import Formats, SymbolTable, ms
 from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.history import merge_candles, reaches_past
 from crossbook.gateway.http import Request, Response, Router, json_response
 from crossbook.gateway.views import InstrumentRecord
 from crossbook.marketdata.views import INTERVALS, MarketData
@@ -215,7 +220,13 @@ def register(router: Router, ctx: GatewayContext, table: SymbolTable) -> None:
             raise binance_error(-1120, "Invalid interval.")
         start, end = _time_range(params)
         f = fmt(record)
-        found = market.klines(known(record), interval, start, end, params.limit(500, 1000))
+        symbol, limit = known(record), params.limit(500, 1000)
+        found = market.klines(symbol, interval, start, end, limit)
+        if ctx.history is not None and reaches_past(len(found), limit, start):
+            stored = await ctx.history.klines(symbol, interval, start=start, end=end,
+                                              limit=limit)  # fmt: skip
+            found = merge_candles(stored, found)
+            found = found[:limit] if start is not None else found[-limit:]
         return json_response([
             [ms(c.open_time), f.price(c.open), f.price(c.high), f.price(c.low),
              f.price(c.close), f.qty(c.volume), ms(c.close_time), f.quote(c.quote_volume),

@@ -30,6 +30,14 @@ def ms(ns: int) -> int:
     return ns // _NS_PER_MS
 
 
+def ns_range(start: int | None, end: int | None) -> tuple[int | None, int | None]:
+    """Binance's `startTime`/`endTime` (ms, both inclusive) as `[start, end)` in ns."""
+    return (
+        None if start is None else start * _NS_PER_MS,
+        None if end is None else (end + 1) * _NS_PER_MS,
+    )
+
+
 def fixed(scale: DecimalScale, count: int) -> str:
     """`count` steps of `scale` with at least `DECIMALS` decimals."""
     text = scale.format(count)

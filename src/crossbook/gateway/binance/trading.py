@@ -14,6 +14,11 @@ Queries read the durable views: `GET /order` of an unknown order (or another acc
 -2013; `DELETE /order` of an unknown or closed order is -2011. Orders stay queryable after
 they close while the views keep them (`GatewayViews.closed_keep`). `allOrders` with
 `orderId` lists from that id up; without it, the most recent `limit`; both oldest first.
+When memory holds fewer than `limit` matches, or `orderId`/`startTime` names a lower bound,
+orders from the history database (`gateway.history`, when one is configured) are merged in,
+memory winning on the same order id. Stored orders carry no quote filled, so their
+`cummulativeQuoteQty` is estimated as limit price times filled quantity (0 for market
+orders).
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ from crossbook.gateway.binance.errors import (
     missing,
 )
 from crossbook.gateway.binance.params import Params, signed
-from crossbook.gateway.binance.symbols import Formats, SymbolTable, rate
+from crossbook.gateway.binance.symbols import Formats, SymbolTable, ns_range, rate
 from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.history import merge_orders, reaches_past
 from crossbook.gateway.http import Request, Response, Router, json_response
 from crossbook.gateway.views import InstrumentRecord, KeyRecord, OrderRecord
 
@@ -257,14 +263,20 @@ def register(router: Router, ctx: GatewayContext, table: SymbolTable) -> None:
         from_id = params.integer("orderId")
         start, end = params.integer("startTime"), params.integer("endTime")
         limit = params.limit(500, 1000)
+        lo, hi = ns_range(start, end)
         found = views.open_orders(key.account, symbol) + views.closed_orders(key.account, symbol)
-        found.sort(key=lambda o: o.order_id)
         chosen = [
             o for o in found
             if (from_id is None or o.order_id >= from_id)
-            and (start is None or o.created_ts // 1_000_000 >= start)
-            and (end is None or o.created_ts // 1_000_000 <= end)
-        ]
+            and (lo is None or o.created_ts >= lo) and (hi is None or o.created_ts < hi)
+        ]  # fmt: skip
+        if ctx.history is not None and reaches_past(len(chosen), limit, from_id, lo):
+            stored = await ctx.history.orders(
+                key.account, symbol=symbol, start=lo, end=hi, from_id=from_id, limit=limit,
+                newest_first=from_id is None,
+            )  # fmt: skip
+            chosen = merge_orders(chosen, stored)
+        chosen.sort(key=lambda o: o.order_id)
         chosen = chosen[:limit] if from_id is not None else chosen[-limit:]
         return json_response([render.order(o, fmt(o.symbol)) for o in chosen])
 
