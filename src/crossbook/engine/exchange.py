@@ -289,11 +289,15 @@ class Exchange:
         quote_cap = order.quote_qty if order.quote_qty else -1
         cash_cap = order.locked if buy and market and not order.quote_qty else -1
         self._dirty[order.symbol] = book
-        self._taker, self._taker_acct, self._taker_bps, self._inst = order, acct, taker_bps, inst
-        stop = book.match(
-            order, 0 if market else order.price, quote_cap, cash_cap, taker_bps,
-            inst.notional_units, self._on_match,
-        )
+        if market or book.crosses(order.side, order.price):
+            self._taker, self._taker_acct, self._taker_bps = order, acct, taker_bps
+            self._inst = inst
+            stop = book.match(
+                order, 0 if market else order.price, quote_cap, cash_cap, taker_bps,
+                inst.notional_units, self._on_match,
+            )
+        else:  # a limit order that takes nothing: most orders, so skip the walk's setup
+            stop = 0
         if not order.status <= _OPEN_MAX:
             return
         if stop == STOP_STP_TAKER:
