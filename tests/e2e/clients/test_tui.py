@@ -1,11 +1,13 @@
 """The terminal UI driven with Textual's pilot against a running node: place an order
 through the form, see it in my open orders and in the book, amend it in the dialog, cancel
 it; validation and server errors under the form; switching symbols. Screenshots of the main
-screen are saved as SVG in docs/screenshots/."""
+screen are saved as SVG in the test's temporary directory, and into docs/screenshots/ when
+CROSSBOOK_UPDATE_SCREENSHOTS=1 (so a test run never rewrites tracked files by accident)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +19,7 @@ from crossbook.client import Client
 from crossbook.tui.app import TradingApp
 from tests.e2e.clients.conftest import Trader
 
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 SIZE = (160, 45)
 
 
@@ -54,11 +56,13 @@ def book_level(app: TradingApp, price: str) -> Decimal | None:
     return levels.get(Decimal(price))
 
 
-def test_trade_through_the_screen(url: str, ws_url: str,
+def test_trade_through_the_screen(url: str, ws_url: str, tmp_path: Path,
                                   make_trader: Callable[..., Trader]) -> None:
     maker, taker, me = make_trader(), make_trader(), make_trader()
     seed_market(url, maker, taker)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    update = os.environ.get("CROSSBOOK_UPDATE_SCREENSHOTS") == "1"
+    screenshots = DOCS_SCREENSHOTS if update else tmp_path
+    screenshots.mkdir(parents=True, exist_ok=True)
 
     async def scenario() -> None:
         app = TradingApp(url, ws_url, api_key=me.key, secret=me.secret, symbol="BTC-USDT")
@@ -90,7 +94,7 @@ def test_trade_through_the_screen(url: str, ws_url: str,
             assert (order.side, order.price, order.quantity) == ("buy", "59000.00", "0.25000")
             assert "new" in str(status.render())
             await pilot.pause(0.3)
-            app.save_screenshot("tui-main.svg", str(SCREENSHOTS))
+            app.save_screenshot("tui-main.svg", str(screenshots))
 
             # amend in the dialog
             app.action_focus_orders()
@@ -98,7 +102,7 @@ def test_trade_through_the_screen(url: str, ws_url: str,
             await until(pilot, lambda: app.screen.id != "_default" and bool(
                 app.screen.query("#amend-price")))
             app.screen.query_one("#amend-price", Input).value = "59005"
-            app.save_screenshot("tui-amend.svg", str(SCREENSHOTS))
+            app.save_screenshot("tui-amend.svg", str(screenshots))
             await pilot.click("#amend-price")
             await pilot.press("enter")
             await until(pilot, lambda: bool(app.orders) and app.orders[0].price == "59005.00")
@@ -119,7 +123,8 @@ def test_trade_through_the_screen(url: str, ws_url: str,
             await until(pilot, lambda: app.symbol == "BTC-USDT")
 
     asyncio.run(scenario())
-    assert (SCREENSHOTS / "tui-main.svg").read_text().startswith("<svg")
+    assert (screenshots / "tui-main.svg").read_text().startswith("<svg")
+    assert (screenshots / "tui-amend.svg").read_text().startswith("<svg")
 
 
 def test_market_data_only_without_a_key(url: str, ws_url: str) -> None:
