@@ -3,7 +3,10 @@
 `bench(args)` takes the parsed `crossbook bench` arguments (see `crossbook.cli.bench`) and
 returns the result dictionary it also wrote to disk: the configuration, the machine (with
 load average), the summary (throughput, HDR percentiles in µs, errors by code, mix,
-timeline) and the lost-order verification.
+timeline) and the lost-order verification. For binary and WebSocket, which see every
+change of their accounts' orders, the verification also checks that the open orders on
+the node are exactly the ones the reports and events left open (WebSocket: for each
+account whose stream never reconnected; `ws_accounts_not_exact` counts the others).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from crossbook.loadgen.setup import (
     verify_state,
     write_results,
 )
-from crossbook.loadgen.targets import BinaryTarget, RestTarget, Target
+from crossbook.loadgen.targets import BinaryTarget, RestTarget, Target, WsTarget
 
 
 def _admin(args: argparse.Namespace) -> tuple[str, str]:
@@ -48,11 +51,11 @@ def default_out(target: str, workers: int) -> Path:
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     node: SpawnedNode | None = None
-    http, binary, data_dir = args.http, args.binary, args.data_dir
+    http, binary, ws, data_dir = args.http, args.binary, args.ws, args.data_dir
     if args.spawn:
         node = SpawnedNode(args.symbols, args.workers, args.durability)
         await asyncio.to_thread(node.start)
-        http, binary, data_dir = node.http, node.binary, node.data_dir
+        http, binary, ws, data_dir = node.http, node.binary, node.ws, node.data_dir
         admin = (ADMIN_KEY, ADMIN_SECRET)
     else:
         admin = _admin(args)
@@ -74,6 +77,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 else:
                     targets.append(BinaryTarget(account, key, secret, flow, acked,
                                                 host=binary[0], port=binary[1]))
+            elif args.target == "ws":
+                targets.append(WsTarget(account, key, secret, flow, acked,
+                                        f"ws://{ws[0]}:{ws[1]}/v1/ws", setup.grids))
             else:
                 targets.append(RestTarget(account, key, secret, flow, acked, http[0], http[1],
                                           setup.grids))
@@ -88,8 +94,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         expected = None
         if args.target == "binary":
             expected = {a: set(flow.open.get(a, {})) for a in accounts}
+        elif args.target == "ws":
+            exact = [t.account for t in targets if isinstance(t, WsTarget) and t.exact]
+            expected = {a: set(flow.open.get(a, {})) for a in exact}
         verify = await asyncio.to_thread(
             verify_state, base_url, setup.keys, acked, expected)
+        if args.target == "ws":
+            verify["ws_accounts_not_exact"] = len(accounts) - len(expected or {})
     finally:
         if node is not None:
             await asyncio.to_thread(node.stop)

@@ -1,9 +1,10 @@
 """Around a `crossbook bench` run: a node to test, funded accounts, the lost-order check, files.
 
 Contract:
-- `SpawnedNode` starts `crossbook serve` on free ports in a fresh data directory, with a
-  generated configuration (`symbols` instruments, rate limits off) and a known admin key,
-  and waits for `/ready`; `stop()` ends it with SIGTERM.
+- `SpawnedNode` starts `crossbook serve` on free ports (`http`, `ws`, `binary`) in a fresh
+  data directory, with a generated configuration (`symbols` instruments, rate limits off)
+  and a known admin key, and waits for `/ready`; `stop()` ends it with SIGTERM. With
+  `workers`, REST is served by the workers while WebSocket and binary stay on the core.
 - `provision(...)` creates the accounts through the admin API (`crossbook.client.rest`),
   deposits generous balances of every asset and creates one trading key per account.
 - `verify(...)` checks that nothing acknowledged was lost: with the node's data directory,
@@ -71,6 +72,7 @@ class SpawnedNode:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="crossbook-bench-")))
     http: tuple[str, int] = field(default_factory=lambda: ("127.0.0.1", free_port()))
     binary: tuple[str, int] = field(default_factory=lambda: ("127.0.0.1", free_port()))
+    ws: tuple[str, int] = field(default_factory=lambda: ("127.0.0.1", free_port()))
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -84,7 +86,7 @@ class SpawnedNode:
             *CLI, "serve", "--data-dir", str(self.data_dir),
             "--http", f"{self.http[0]}:{self.http[1]}",
             "--binary", f"{self.binary[0]}:{self.binary[1]}",
-            "--ws", f"127.0.0.1:{free_port()}", "--config", str(config),
+            "--ws", f"{self.ws[0]}:{self.ws[1]}", "--config", str(config),
             "--durability", self.durability, "--workers", str(self.workers),
             "--log-level", "WARNING",
         ]

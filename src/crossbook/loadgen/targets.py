@@ -1,13 +1,21 @@
-"""Connections of `crossbook bench` to a node: binary protocol or REST, one account each.
+"""Connections of `crossbook bench` to a node: binary, WebSocket or REST, one account each.
 
 Contract: `await connection.open()`, then `connection.send(action)` returns a future of an
 `Outcome` (ok, reject code, accepted order id); the connection keeps the flow's view of its
-account's open orders current from every answer and, for binary, every unsolicited report.
-Acknowledged orders (answered accepted) are appended to `acked` as
-`(account, client_order_id, order_id)`.
+account's open orders current from every answer and, for binary and WebSocket, every
+unsolicited report or user event. Acknowledged orders (answered accepted) are appended to
+`acked` as `(account, client_order_id, order_id)`. A request whose connection dropped
+before its answer is `LOST`.
 
 - `BinaryTarget`: one `BinaryClient` session per connection; requests pipeline, so any
   number may be in flight.
+- `WsTarget`: one SDK `Stream` on the native `/v1/ws` per connection, logged in with the
+  account's key and subscribed to its `user` channel; `place`, `cancel` and `amend`
+  requests pipeline (any number in flight, replies matched by request id). The flow's open
+  orders follow the user events (`accepted`, `trade`, `canceled`, `expired`, `amended`), so
+  orders filled by other connections leave it as they do for binary. `exact` is False once
+  the stream reconnected or dropped queued events: that account's open orders are then
+  not known exactly.
 - `RestTarget`: one keep-alive HTTP/1.1 connection per account, signed natively; requests
   are sent one at a time per connection, in order (no HTTP pipelining), queued while busy.
 """
@@ -26,6 +34,8 @@ import msgspec
 
 from crossbook.client.binary import BinaryClient
 from crossbook.client.calls import sign
+from crossbook.client.errors import ApiError, CrossbookError
+from crossbook.client.stream import Reconnected, Stream
 from crossbook.domain.enums import OrderStatus, OrderType
 from crossbook.domain.rejects import Reject
 from crossbook.loadgen.flow import Action, OrderFlow
@@ -38,6 +48,7 @@ from crossbook.protocol.binary_messages import (
     RejectedReport,
     Report,
 )
+from crossbook.protocol.ws import OrderEvent
 
 CLOSED = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED,
                     OrderStatus.EXPIRED_IN_MATCH, OrderStatus.REJECTED})
@@ -64,6 +75,12 @@ class Grid:
 
     def qty(self, lots: int) -> str:
         return str(self.lot * lots)
+
+    def ticks(self, price: str | None) -> int:
+        return int(Decimal(price or "0") / self.tick)
+
+    def lots(self, qty: str | None) -> int:
+        return int(Decimal(qty or "0") / self.lot)
 
 
 Acked = list[tuple[int, str, int]]
@@ -137,6 +154,100 @@ def _settle(done: asyncio.Future[Report], outcome: asyncio.Future[Outcome]) -> N
         outcome.set_result(Outcome(True, 0, getattr(report, "order_id", 0)))
 
 
+_OPEN = frozenset({"new", "partially_filled"})
+_GONE = frozenset({Reject.UNKNOWN_ORDER, Reject.ORDER_NOT_OPEN})
+"""Rejects of a cancel or amend that show the order is no longer open."""
+
+
+class WsTarget:
+    def __init__(
+        self, account: int, key: str, secret: str, flow: OrderFlow, acked: Acked, url: str,
+        grids: dict[str, Grid],
+    ) -> None:
+        self.account, self.flow, self.acked, self.grids = account, flow, acked, grids
+        # A slow node shows up as latency, not as lost requests; events are never dropped
+        # for a full queue unless a run goes far beyond what the node can answer.
+        self.stream = Stream(url, api_key=key, secret=secret, max_queue=1_000_000,
+                             request_timeout=120.0, max_delay=1.0)
+        self.connections = 0
+        self.consumer: asyncio.Task[None] | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.connections <= 1
+
+    async def open(self) -> None:
+        await self.stream.subscribe("user")
+        await self.stream.start()
+        self.consumer = asyncio.get_running_loop().create_task(self._consume())
+
+    async def close(self) -> None:
+        # Events precede the reply to a later request on the same socket: after the pong
+        # every event of the run is queued, and one short pause lets the consumer fold them.
+        with contextlib.suppress(CrossbookError):
+            await self.stream.request("ping")
+        await asyncio.sleep(0.01)
+        if self.consumer is not None:
+            self.consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.consumer
+        await self.stream.close()
+
+    def send(self, action: Action) -> asyncio.Future[Outcome]:
+        return asyncio.get_running_loop().create_task(self._request(action))
+
+    async def _request(self, action: Action) -> Outcome:
+        grid, request = self.grids[action.symbol], self.stream.request
+        try:
+            if action.kind == "new":
+                placed = await request("place", order={
+                    "symbol": action.symbol, "side": "buy" if action.side == 1 else "sell",
+                    "type": "limit", "quantity": grid.qty(action.qty),
+                    "price": grid.price(action.price),
+                    "client_order_id": action.client_order_id,
+                })
+                order_id = int(placed["order_id"])
+                self.acked.append((self.account, action.client_order_id, order_id))
+                return Outcome(True, 0, order_id)
+            if action.kind == "cancel":
+                await request("cancel", symbol=action.symbol, order_id=action.order_id)
+            elif action.qty:
+                await request("amend", symbol=action.symbol, order_id=action.order_id,
+                              quantity=grid.qty(action.qty))
+            else:
+                await request("amend", symbol=action.symbol, order_id=action.order_id,
+                              price=grid.price(action.price))
+        except ApiError as exc:
+            if action.kind != "new" and exc.code in _GONE:
+                self.flow.closed(self.account, action.order_id)
+            return Outcome(False, int(exc.code))
+        except CrossbookError:  # the connection dropped: the outcome is unknown
+            return Outcome(False, LOST)
+        return Outcome(True, 0, action.order_id)
+
+    async def _consume(self) -> None:
+        stream = self.stream
+        while True:
+            message = await stream.next()
+            if type(message) is OrderEvent:
+                self._event(message)
+            elif isinstance(message, Reconnected):
+                self.connections += 1
+
+    def _event(self, event: OrderEvent) -> None:
+        flow, account, kind = self.flow, self.account, event.event
+        if kind == "accepted":
+            grid = self.grids[event.symbol]
+            flow.accepted(account, event.order_id, event.symbol, grid.lots(event.quantity),
+                          grid.ticks(event.price))
+        elif event.status not in _OPEN:
+            flow.closed(account, event.order_id)
+        elif kind == "amended":
+            grid = self.grids[event.symbol]
+            flow.amended(account, event.order_id, grid.lots(event.quantity),
+                         grid.ticks(event.price))
+
+
 class _Answer(msgspec.Struct):
     order_id: int = 0
     status: str = ""
@@ -146,7 +257,6 @@ class _Answer(msgspec.Struct):
 
 
 _decode = msgspec.json.Decoder(_Answer).decode
-_OPEN = frozenset({"new", "partially_filled"})
 
 
 class RestTarget:
@@ -217,8 +327,7 @@ class RestTarget:
         status, payload = await self._exchange(method, path, body)
         answer = _decode(payload) if payload else _Answer()
         if status >= 300:
-            if action.kind != "new" and answer.code in (Reject.UNKNOWN_ORDER,
-                                                        Reject.ORDER_NOT_OPEN):
+            if action.kind != "new" and answer.code in _GONE:
                 self.flow.closed(self.account, action.order_id)
             return Outcome(False, answer.code or status)
         self._track(action, answer, grid)
@@ -233,9 +342,8 @@ class RestTarget:
         elif answer.status not in _OPEN:
             flow.closed(account, action.order_id)
         else:
-            qty = int(Decimal(answer.quantity) / grid.lot)
-            price = int(Decimal(answer.price or "0") / grid.tick)
-            flow.amended(account, action.order_id, qty, price)
+            flow.amended(account, action.order_id, grid.lots(answer.quantity),
+                         grid.ticks(answer.price))
 
     async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         reader, writer = self.reader, self.writer
@@ -260,5 +368,5 @@ class RestTarget:
         return status, payload
 
 
-Target = BinaryTarget | RestTarget
+Target = BinaryTarget | WsTarget | RestTarget
 Factory = Callable[[int, str, str], Target]
