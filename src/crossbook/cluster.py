@@ -4,7 +4,9 @@ and supervision of gateway worker processes.
 Contract:
 - `EdgeServices.start(core, context)` (called by `crossbook.node.run_node` once the HTTP
   gateway's views exist) serves the binary protocol on `settings.binary` (TCP) and on
-  `DATA_DIR/binary.sock` (Unix), and adds its report router as a sequencer sink.
+  `DATA_DIR/binary.sock` (Unix), and adds its report router as a sequencer sink. Binary
+  sessions charge the context's rate limiter, the one the HTTP and WebSocket gateways of
+  this process use.
 - With `settings.workers > 0` it also makes sure the journal holds the privileged
   `gateway-workers` API key, serves the view feed on `DATA_DIR/feed.sock`, binds the public
   HTTP address and starts N `crossbook.worker` processes that share that listening socket
@@ -177,7 +179,8 @@ class EdgeServices:
         settings = self.settings
         workers = settings.workers
         binary = self.binary = BinaryServer(
-            core.sequencer, context.views.keys, record_origins=workers > 0
+            core.sequencer, context.views.keys, record_origins=workers > 0,
+            limits=context.limits,
         )
         core.sequencer.add_sink(binary.router)
         host, port = settings.binary

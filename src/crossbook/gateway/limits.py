@@ -9,6 +9,14 @@ Three budgets, each per key and per IP (configurable, 0 disables one):
 resets). Every response carries the usage so far: `X-CB-USED-WEIGHT-1M`,
 `X-CB-ORDER-COUNT-10S`, `X-CB-ORDER-COUNT-1D` (the key's, or the IP's for public calls).
 
+One policy for every order-entry path: REST (native and Binance), WebSocket and binary
+charge the same per-key budgets of the one `RateLimiter` of their process, so a key's
+requests and orders count together whichever way they arrive. A WebSocket or binary
+order-entry request weighs what its REST route weighs (`ORDER_ENTRY_WEIGHT`); placing and
+amending also count one order (`charge_key`'s `orders`), cancels do not. Those paths call
+`spend_key`, which counts like `charge_key` but returns the refusal as a `RateLimited` value
+(code `GATEWAY_RATE_LIMITED`) instead of raising, and builds no usage headers.
+
 Windows are aligned to the epoch (a minute starts at :00), like Binance's. The tables forget
 counters of past windows lazily; memory is O(active keys + IPs).
 """
@@ -24,6 +32,8 @@ from crossbook.gateway.http import ApiError, Headers
 MINUTE_MS = 60_000
 TEN_SECONDS_MS = 10_000
 DAY_MS = 86_400_000
+ORDER_ENTRY_WEIGHT = 1
+"""The weight of one WebSocket or binary order-entry request (its REST route's weight)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,21 @@ class LimitConfig:
     ip_weight_per_minute: int = 12_000
     ip_orders_per_10s: int = 0
     ip_orders_per_day: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimited:
+    """A request refused by a budget; nothing of it was counted."""
+
+    message: str
+    retry_after_s: int
+    """Seconds until the window that overflowed resets (at least 1)."""
+    code: Reject = Reject.GATEWAY_RATE_LIMITED
+
+    def error(self) -> ApiError:
+        """The HTTP form: 429 with `Retry-After`."""
+        return ApiError(429, self.code, self.message,
+                        [(b"retry-after", b"%d" % self.retry_after_s)])
 
 
 class _Counter:
@@ -55,13 +80,11 @@ class _Counter:
             entry = self.counts[who] = [start, 0]
         return entry
 
-    def refuse(self, now_ms: int) -> ApiError:
+    def refuse(self, now_ms: int) -> RateLimited:
         reset_ms = now_ms - now_ms % self.window_ms + self.window_ms - now_ms
         retry = max(1, -(-reset_ms // 1000))
-        return ApiError(
-            429, Reject.GATEWAY_RATE_LIMITED,
-            f"rate limit exceeded: {self.limit} {self.name}; retry in {retry} s",
-            [(b"retry-after", b"%d" % retry)],
+        return RateLimited(
+            f"rate limit exceeded: {self.limit} {self.name}; retry in {retry} s", retry
         )
 
 
@@ -78,30 +101,44 @@ class _Budget:
         self.ten = _Counter(TEN_SECONDS_MS, orders_per_10s, "orders per 10 s")
         self.day = _Counter(DAY_MS, orders_per_day, "orders per day")
 
-    def charge(self, who: object, now_ms: int, weight: int, orders: int) -> Headers:
-        # runs twice per request (IP, then key): straight-line code, nothing allocated
-        # beyond the usage headers; nothing is counted unless every budget allows it
+    def spend(
+        self, who: object, now_ms: int, weight: int, orders: int
+    ) -> RateLimited | tuple[int, int, int]:
+        """Count and return the usage (weight, orders in 10 s, orders today; 0, 0 without
+        orders), or the refusal, counting nothing unless every budget allows it."""
+        # runs twice per REST request (IP, then key): straight-line code
         minute = self.minute
         weight_entry = minute.entry(who, now_ms)
         used_weight = weight_entry[1] + weight
         if minute.limit and used_weight > minute.limit:
-            raise minute.refuse(now_ms)
+            return minute.refuse(now_ms)
         if not orders:
             weight_entry[1] = used_weight
-            return [(_WEIGHT_HEADER, b"%d" % used_weight)]
+            return used_weight, 0, 0
         ten, day = self.ten, self.day
         ten_entry, day_entry = ten.entry(who, now_ms), day.entry(who, now_ms)
         used_ten, used_day = ten_entry[1] + orders, day_entry[1] + orders
         if ten.limit and used_ten > ten.limit:
-            raise ten.refuse(now_ms)
+            return ten.refuse(now_ms)
         if day.limit and used_day > day.limit:
-            raise day.refuse(now_ms)
+            return day.refuse(now_ms)
         weight_entry[1], ten_entry[1], day_entry[1] = used_weight, used_ten, used_day
+        return used_weight, used_ten, used_day
+
+    def charge(self, who: object, now_ms: int, weight: int, orders: int) -> Headers:
+        spent = self.spend(who, now_ms, weight, orders)
+        if isinstance(spent, RateLimited):
+            raise spent.error()
+        used_weight, used_ten, used_day = spent
+        if not orders:
+            return [(_WEIGHT_HEADER, b"%d" % used_weight)]
         return [(_WEIGHT_HEADER, b"%d" % used_weight), (_TEN_HEADER, b"%d" % used_ten),
                 (_DAY_HEADER, b"%d" % used_day)]
 
 
 class RateLimiter:
+    """The budgets of one process; every gateway of the process shares it."""
+
     def __init__(self, config: LimitConfig, now_ms: Callable[[], int]) -> None:
         self.config = config
         self.now_ms = now_ms
@@ -113,7 +150,16 @@ class RateLimiter:
         )
 
     def charge_ip(self, ip: str, weight: int, orders: int = 0) -> Headers:
+        """Count a request of `ip`; usage headers, or `ApiError` 429 when over a budget."""
         return self._ips.charge(ip, self.now_ms(), weight, orders)
 
     def charge_key(self, key: str, weight: int, orders: int = 0) -> Headers:
+        """Count a request of `key`; usage headers, or `ApiError` 429 when over a budget."""
         return self._keys.charge(key, self.now_ms(), weight, orders)
+
+    def spend_key(
+        self, key: str, weight: int = ORDER_ENTRY_WEIGHT, orders: int = 0
+    ) -> RateLimited | None:
+        """Count a request of `key` like `charge_key`: None, or the refusal as a value."""
+        spent = self._keys.spend(key, self.now_ms(), weight, orders)
+        return spent if isinstance(spent, RateLimited) else None

@@ -11,6 +11,14 @@ Contract (docs/protocol/binary.md is the protocol):
   with a `RejectedReport` (`GATEWAY_FORBIDDEN`, `GATEWAY_THROTTLED`, `GATEWAY_UNAVAILABLE`)
   without reaching the journal; every other answer comes from `ReportRouter`, after
   durability.
+- Rate limits: with a `RateLimiter` (the node passes the one its REST and WebSocket gateways
+  use), every request for the session's own account is charged to the session's API key
+  before it is submitted, as its REST route would be (`limits.ORDER_ENTRY_WEIGHT`; `NewOrder`
+  and `Amend` also count one order). Over a budget it is answered at once with a
+  `RejectedReport` `GATEWAY_RATE_LIMITED` (the message says when to retry), never reaches
+  the sequencer, and the session stays open. Requests a privileged session makes for
+  another account are not charged here: the gateway worker that sends them charged the
+  originating key already.
 - Output is batched: frames queued in one loop turn go out in one `write`.
 - Malformed bytes (the decoder's coded `ProtocolError`), a second `Login`, or an unexpected
   exception while handling a frame: `Logout(code, message)`, then close. The node never
@@ -29,7 +37,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from crossbook.domain import commands as cmd
 from crossbook.domain.rejects import Reject
@@ -37,6 +45,7 @@ from crossbook.domain.values import AccountId, Nanos, OrderId
 from crossbook.gateway.binary.reports import ReportRouter
 from crossbook.gateway.binary.sessions import LoginPolicy, Session, SessionRegistry
 from crossbook.gateway.context import CommandBus
+from crossbook.gateway.limits import ORDER_ENTRY_WEIGHT, RateLimiter
 from crossbook.gateway.views import KeyRecord
 from crossbook.protocol.binary import FrameDecoder, ProtocolErrorCode, encode
 from crossbook.protocol.binary_messages import (
@@ -78,8 +87,10 @@ class BinaryServer:
         max_buffer: int = 64 << 20,
         record_origins: bool = False,
         clock: Callable[[], int] = time.time_ns,
+        limits: RateLimiter | None = None,
     ) -> None:
         self.bus = bus
+        self.limits = limits
         self.policy = LoginPolicy(keys, skew_ns)
         self.registry = SessionRegistry(keep, max_sessions)
         self.router = ReportRouter(self.registry, record_origins=record_origins)
@@ -241,7 +252,7 @@ class BinaryConnection(asyncio.Protocol):
             assert isinstance(message, NewOrder)
             account = self._account(session, message.account, message.request_id, message.symbol)
             if account is not None:
-                self._submit(session, message.request_id, message.symbol, cmd.PlaceOrder(
+                self._submit(session, message.request_id, message.symbol, 1, cmd.PlaceOrder(
                     account, message.symbol, message.side, message.type, message.qty,
                     message.price, message.tif, message.quote_qty, message.stop_price,
                     message.expire_ts, message.post_only, message.visible_qty, message.stp,
@@ -251,14 +262,14 @@ class BinaryConnection(asyncio.Protocol):
             assert isinstance(message, Cancel)
             account = self._account(session, message.account, message.request_id, message.symbol)
             if account is not None:
-                self._submit(session, message.request_id, message.symbol, cmd.CancelOrder(
+                self._submit(session, message.request_id, message.symbol, 0, cmd.CancelOrder(
                     account, message.symbol, message.order_id, message.client_order_id
                 ))
         elif kind is Amend:
             assert isinstance(message, Amend)
             account = self._account(session, message.account, message.request_id, message.symbol)
             if account is not None:
-                self._submit(session, message.request_id, message.symbol, cmd.AmendOrder(
+                self._submit(session, message.request_id, message.symbol, 1, cmd.AmendOrder(
                     account, message.symbol, message.order_id, message.client_order_id,
                     message.qty, message.price,
                 ))
@@ -266,7 +277,7 @@ class BinaryConnection(asyncio.Protocol):
             assert isinstance(message, CancelAll)
             account = self._account(session, message.account, message.request_id, message.symbol)
             if account is not None:
-                self._submit(session, message.request_id, message.symbol,
+                self._submit(session, message.request_id, message.symbol, 0,
                              cmd.CancelAllOrders(account, message.symbol))
         elif kind is ResendRequest:
             assert isinstance(message, ResendRequest)
@@ -314,8 +325,17 @@ class BinaryConnection(asyncio.Protocol):
                      "only gateway sessions may name another account")
         return None
 
-    def _submit(self, session: Session, request_id: int, symbol: str, command: Any) -> None:
+    def _submit(
+        self, session: Session, request_id: int, symbol: str, orders: int,
+        command: cmd.PlaceOrder | cmd.CancelOrder | cmd.AmendOrder | cmd.CancelAllOrders,
+    ) -> None:
         server = self.server
+        limits = server.limits
+        if limits is not None and command.account == session.account:
+            refused = limits.spend_key(session.api_key, ORDER_ENTRY_WEIGHT, orders)
+            if refused is not None:
+                self._reject(session, request_id, symbol, refused.code, refused.message)
+                return
         try:
             future = server.bus.submit(command)
         except Throttled as exc:

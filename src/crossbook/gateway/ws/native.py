@@ -3,9 +3,14 @@
 The message schemas are `crossbook.protocol.ws`. Order entry goes straight to the
 sequencer's `submit` (no task per request): each request's future gets a callback that
 replies once the command is durable and applied, so requests pipeline freely and replies
-come in durable order with the request's `id`. Orders charge the signed-in key's order rate
-limits like REST orders do. An engine rejection replies with its reject code; a full inbox
-with `GATEWAY_THROTTLED`.
+come in durable order with the request's `id`. An engine rejection replies with its reject
+code; a full inbox with `GATEWAY_THROTTLED`.
+
+Rate limits: every order-entry request (place, amend, cancel, cancel_all) is charged to the
+signed-in key in the process's one `RateLimiter`, which REST and binary order entry charge
+too, as its REST route would be (`limits.ORDER_ENTRY_WEIGHT`; place and amend also count
+one order). Over a budget it gets an error reply `GATEWAY_RATE_LIMITED` with the request's
+`id` at once, never reaches the sequencer, and the connection stays open.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from crossbook.domain.values import AccountId, Lots, OrderId, Ticks
 from crossbook.gateway.auth import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from crossbook.gateway.context import GatewayContext
 from crossbook.gateway.http import ApiError, Request
+from crossbook.gateway.limits import ORDER_ENTRY_WEIGHT
 from crossbook.gateway.native import render
 from crossbook.gateway.native.orders import instrument, to_command
 from crossbook.gateway.views import KeyRecord
@@ -37,6 +43,8 @@ from crossbook.sequencer.ports import Applied
 
 _decode = msgspec.json.Decoder(wire.Request).decode
 _encode = msgspec.json.Encoder().encode
+_ORDERING = frozenset(("place", "amend"))
+"""Order-entry ops that count as an order in the rate limits (cancels weigh only)."""
 _MARKET_MODES = {"trades": Mode.APPEND, "candles": Mode.APPEND, "book_ticker": Mode.REPLACE,
                  "ticker": Mode.REPLACE}
 
@@ -140,10 +148,15 @@ class NativeSession:
         account = AccountId(key.account)
         views = self.ctx.views
         op = r.op
+        refused = self.ctx.limits.spend_key(
+            key.key, ORDER_ENTRY_WEIGHT, 1 if op in _ORDERING else 0
+        )
+        if refused is not None:
+            self.error(r.id, refused.code, refused.message)
+            return
         if op == "place":
             if r.order is None:
                 raise ApiError(400, Reject.GATEWAY_BAD_REQUEST, "place needs an order")
-            self.ctx.limits.charge_key(key.key, 1, 1)
             record = instrument(self.ctx, r.order.symbol)
             self.submit(r.id, to_command(r.order, account, record), "place")
             return
@@ -162,7 +175,6 @@ class NativeSession:
             self.submit(r.id, cmd.CancelOrder(account, order.symbol, OrderId(order.order_id)),
                         op)
             return
-        self.ctx.limits.charge_key(key.key, 1, 1)
         scales = views.instruments[order.symbol].scales
         qty = scales.quantity.parse(r.quantity) if r.quantity else 0
         price = scales.price.parse(r.price) if r.price else 0
