@@ -11,7 +11,8 @@ Contract:
   every acknowledged order's client order id must be in a journaled `PlaceOrder`
   (`crossbook journal dump`, run as a separate process once the node has stopped), and,
   through the API, every open order of the run on the node must be one that was
-  acknowledged (and, when `exact`, the open orders equal the ones the reports left open).
+  acknowledged, and every order the reports or events left open (`expected_open`, per
+  account) must be open on the node.
 - `write_results` writes the JSON result and two PNG plots (matplotlib, Agg): the latency
   percentile curve and throughput over time.
 """
@@ -173,6 +174,7 @@ def verify_state(
     }
     if expected_open is not None:
         missing = sum(len(expected_open.get(a, set()) - ids) for a, ids in on_node.items())
+        result["open_expected"] = sum(map(len, expected_open.values()))
         result["open_expected_missing_on_node"] = missing
     return result
 

@@ -39,6 +39,7 @@ def _no_loss(result: dict[str, Any]) -> None:
     assert verify["journaled_orders"] >= verify["acked_orders"]
     assert verify["acked_missing_in_journal"] == 0
     assert verify["open_on_node_not_acked"] == 0
+    assert verify["open_expected"] > 0  # the user events were followed
     assert verify["open_expected_missing_on_node"] == 0
     assert verify["ws_accounts_not_exact"] == 0
 
