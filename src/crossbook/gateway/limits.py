@@ -15,7 +15,9 @@ requests and orders count together whichever way they arrive. A WebSocket or bin
 order-entry request weighs what its REST route weighs (`ORDER_ENTRY_WEIGHT`); placing and
 amending also count one order (`charge_key`'s `orders`), cancels do not. Those paths call
 `spend_key`, which counts like `charge_key` but returns the refusal as a `RateLimited` value
-(code `GATEWAY_RATE_LIMITED`) instead of raising, and builds no usage headers.
+(code `GATEWAY_RATE_LIMITED`) instead of raising, and builds no usage headers. With every
+key budget disabled (0) it counts nothing at all: there is nothing to refuse, and the usage
+headers of REST responses then show REST usage only.
 
 Windows are aligned to the epoch (a minute starts at :00), like Binance's. The tables forget
 counters of past windows lazily; memory is O(active keys + IPs).
@@ -148,6 +150,9 @@ class RateLimiter:
         self._ips = _Budget(
             config.ip_weight_per_minute, config.ip_orders_per_10s, config.ip_orders_per_day
         )
+        self._keys_limited = bool(
+            config.key_weight_per_minute or config.key_orders_per_10s or config.key_orders_per_day
+        )
 
     def charge_ip(self, ip: str, weight: int, orders: int = 0) -> Headers:
         """Count a request of `ip`; usage headers, or `ApiError` 429 when over a budget."""
@@ -161,5 +166,7 @@ class RateLimiter:
         self, key: str, weight: int = ORDER_ENTRY_WEIGHT, orders: int = 0
     ) -> RateLimited | None:
         """Count a request of `key` like `charge_key`: None, or the refusal as a value."""
+        if not self._keys_limited:
+            return None
         spent = self._keys.spend(key, self.now_ms(), weight, orders)
         return spent if isinstance(spent, RateLimited) else None

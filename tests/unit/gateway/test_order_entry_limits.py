@@ -250,3 +250,11 @@ def native_session(bus: Bus, limits: RateLimiter) -> tuple[NativeSession, Callab
         return out
 
     return session, replies
+
+
+def test_spend_key_with_every_key_budget_off_counts_nothing() -> None:
+    limits = RateLimiter(LimitConfig(key_weight_per_minute=0, key_orders_per_10s=0,
+                                     key_orders_per_day=0), lambda: 0)
+    for _ in range(1_000):
+        assert limits.spend_key("k", 1, 1) is None
+    assert dict(limits.charge_key("k", 1, 1))[b"x-cb-order-count-10s"] == b"1"
