@@ -236,24 +236,21 @@ class Book:
         """Is there anything on the side a taker of `side` would hit?"""
         return bool(self.ask_prices if side is BUY else self.bid_prices)
 
-    def _walk(self, side: Side, limit: int) -> list[Level]:
-        if side is BUY:
-            prices, levels = self.ask_prices, self.asks
-            chosen = prices if not limit else prices[: bisect_left(prices, limit + 1)]
-        else:
-            prices, levels = self.bid_prices, self.bids
-            chosen = prices[::-1] if not limit else prices[bisect_left(prices, limit) :][::-1]
-        return [levels[p] for p in chosen]
-
     def fillable(self, taker: Order, limit: int, want: int) -> bool:
         """Could `want` lots fill now, up to `limit`, given the taker's self-trade mode?
 
         Unless its mode expires its own makers, a taker stops at its own order: it reaches
         only what is shown ahead of it in that level (an iceberg refills behind it).
+        Walks only as many levels as it needs.
         """
         got = 0
         stp = taker.stp
-        for level in self._walk(taker.side, limit):
+        buy = taker.side is BUY
+        levels = self.asks if buy else self.bids
+        for price in self.ask_prices if buy else reversed(self.bid_prices):
+            if limit and (price > limit if buy else price < limit):
+                break
+            level = levels[price]
             if not stp:
                 got += level.qty + level.hidden
             else:
@@ -273,10 +270,13 @@ class Book:
         """Notional of taking `want` lots now (or all there is, if less).
 
         Orders of `skip_account` are passed over, as a taker whose self-trade prevention
-        expires its own makers passes over them.
+        expires its own makers passes over them. Walks only as many levels as it needs.
         """
         cost = 0
-        for level in self._walk(side, 0):
+        buy = side is BUY
+        levels = self.asks if buy else self.bids
+        for price in self.ask_prices if buy else reversed(self.bid_prices):
+            level = levels[price]
             if skip_account:
                 available = sum(
                     o.qty - o.filled for o in level.orders() if o.account != skip_account
@@ -284,7 +284,7 @@ class Book:
             else:
                 available = level.qty + level.hidden
             lots = want if want < available else available
-            cost += lots * level.price * notional_units
+            cost += lots * price * notional_units
             want -= lots
             if not want:
                 break

@@ -39,6 +39,7 @@ import msgspec
 
 from crossbook.domain import commands as cmd
 from crossbook.domain import events as ev
+from crossbook.domain.commands import CancelOrder, PlaceOrder
 from crossbook.domain.enums import (
     CloseReason,
     OrderStatus,
@@ -47,13 +48,20 @@ from crossbook.domain.enums import (
     StpMode,
     TimeInForce,
 )
+from crossbook.domain.events import (
+    BalanceChanged,
+    DepthChanged,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    TradeExecuted,
+)
 from crossbook.domain.instruments import Asset, Instrument
 from crossbook.domain.rejects import Reject
 from crossbook.engine import invariants, snapshot
 from crossbook.engine.access import ApiKey, check_create
-from crossbook.engine.accounts import MAX_BALANCE, Account, hold_fee, valid_fees
+from crossbook.engine.accounts import MAX_BALANCE, Account, Balance, hold_fee, valid_fees
 from crossbook.engine.book import FILL, STOP_BUDGET, STOP_STP_TAKER, STP_EXPIRE_MAKER, Book
-from crossbook.engine.book import fee_of as _fee
 from crossbook.engine.lifecycle import InvariantError, Step, advance
 from crossbook.engine.order import Order, OrderView
 from crossbook.engine.stops import StopBook, would_trigger
@@ -68,6 +76,8 @@ LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET
 GTC, GTD, FOK = TimeInForce.GTC, TimeInForce.GTD, TimeInForce.FOK
 PARTIALLY_FILLED, FILLED = OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
 _OPEN_MAX = int(OrderStatus.PARTIALLY_FILLED)
+CANCEL, EXPIRE, EXPIRE_IN_MATCH = Step.CANCEL, Step.EXPIRE, Step.EXPIRE_IN_MATCH
+_EXPIRE = cmd.ExpireOrders()
 _FIRST_STOP = int(OrderType.STOP_LOSS)
 _IS_MARKET = [False] * 8
 for _t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
@@ -100,7 +110,7 @@ class Exchange:
         self.last_seq = 0
         self.api_keys_: dict[str, ApiKey] = {}
         self._events: list[ev.Event] = []
-        self._touched: dict[tuple[Account, str], None] = {}
+        self._touched: dict[Balance, None] = {}
         self._dirty: dict[str, Book] = {}
         # the taker being matched, for `_on_match`
         self._taker = Order(
@@ -134,21 +144,25 @@ class Exchange:
         events: list[ev.Event] = []
         self._events = events
         self.last_seq = seq
-        self._handlers[type(command)](command, ts)
+        if type(command) is PlaceOrder:
+            self._place(command, ts)
+        elif type(command) is CancelOrder:
+            self._cancel(command, ts)
+        else:
+            self._handlers[type(command)](command, ts)
         touched = self._touched
         if touched:
-            balance_changed = ev.BalanceChanged
-            for account, asset in touched:
-                bal = account.balances[asset]
-                events.append(balance_changed(account.account_id, asset, bal[0], bal[1]))
+            for bal in touched:
+                changed = BalanceChanged(bal.account, bal.asset, bal.free, bal.locked)
+                events.append(changed)
             touched.clear()
         dirty = self._dirty
         if dirty:
-            for symbol, book in dirty.items():
+            for book in dirty.values():
                 if book.dirty_bids or book.dirty_asks:
                     bids, asks = book.take_changes()
                     book.update_id += 1
-                    events.append(ev.DepthChanged(symbol, book.update_id, bids, asks))
+                    events.append(DepthChanged(book.symbol, book.update_id, bids, asks))
             dirty.clear()
         return events
 
@@ -169,84 +183,98 @@ class Exchange:
 
     # -- placing ---------------------------------------------------------------------------
 
-    def _place(self, c: cmd.PlaceOrder, ts: int) -> None:
-        symbol = c.symbol
+    def _place(self, c: PlaceOrder, ts: int) -> None:
+        symbol, account, cid = c.symbol, c.account, c.client_order_id
         inst = self.instruments_.get(symbol)
-        acct = self.accounts_.get(c.account)
-        cid = c.client_order_id
+        acct = self.accounts_.get(account)
         if inst is None:
-            return self._reject(c.account, symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol", cid)
+            return self._reject(account, symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol", cid)
         if acct is None:
-            return self._reject(c.account, symbol, Reject.UNKNOWN_ACCOUNT, "unknown account", cid)
+            return self._reject(account, symbol, Reject.UNKNOWN_ACCOUNT, "unknown account", cid)
         if symbol in self.halted:
-            return self._reject(c.account, symbol, Reject.SYMBOL_HALTED, "trading halted", cid)
+            return self._reject(account, symbol, Reject.SYMBOL_HALTED, "trading halted", cid)
         problem = check_order(c, inst, ts)
         if problem:
-            return self._reject(c.account, symbol, problem[0], problem[1], cid)
+            return self._reject(account, symbol, problem[0], problem[1], cid)
         if cid:
-            existing = self.client_ids.get((c.account, cid))
+            existing = self.client_ids.get((account, cid))
             if existing is not None:
                 return self._reject(
-                    c.account, symbol, Reject.DUPLICATE_CLIENT_ORDER_ID,
+                    account, symbol, Reject.DUPLICATE_CLIENT_ORDER_ID,
                     f"client order id is in use by open order {existing}", cid, existing,
                 )
-        if self.expiries and self.expiries[0][0] <= ts:
-            self._expire_due(cmd.ExpireOrders(), ts)
+        expiries = self.expiries
+        if expiries and expiries[0][0] <= ts:
+            self._expire_due(_EXPIRE, ts)
         book = self.books[symbol]
-        typ, side = c.type, c.side
+        typ, side, price, qty, tif = c.type, c.side, c.price, c.qty, c.tif
         if typ >= _FIRST_STOP:
             last = self.last_prices.get(symbol)
             if last is not None and would_trigger(side, typ, c.stop_price, last):
                 return self._reject(
-                    c.account, symbol, Reject.STOP_WOULD_TRIGGER_IMMEDIATELY,
+                    account, symbol, Reject.STOP_WOULD_TRIGGER_IMMEDIATELY,
                     "the stop price is already reached", cid,
                 )
         elif typ is MARKET and not book.has_liquidity(side):
-            return self._reject(c.account, symbol, Reject.NO_LIQUIDITY, "no liquidity", cid)
-        elif c.post_only and book.crosses(side, c.price):
+            return self._reject(account, symbol, Reject.NO_LIQUIDITY, "no liquidity", cid)
+        elif c.post_only and book.crosses(side, price):
             return self._reject(
-                c.account, symbol, Reject.POST_ONLY_WOULD_TAKE, "post-only order would take", cid
+                account, symbol, Reject.POST_ONLY_WOULD_TAKE, "post-only order would take", cid
             )
+        order_id = self.next_order_id
         order = Order(
-            self.next_order_id, c.account, symbol, side, typ, c.qty, c.price, c.tif,
-            c.quote_qty, c.stop_price, c.expire_ts, c.post_only, c.visible_qty, c.stp, cid,
+            order_id, account, symbol, side, typ, qty, price, tif, c.quote_qty,
+            c.stop_price, c.expire_ts, c.post_only, c.visible_qty, c.stp, cid,
         )
-        hold_asset, hold, order.hold_bps = self._hold_for(order, inst, acct, book)
+        if typ is not LIMIT:
+            hold_asset, hold, order.hold_bps = self._hold_for(order, inst, acct, book)
+        elif side is BUY:  # the common limit order: `_hold_for` inlined
+            taker = acct.taker_bps if acct.taker_bps > 0 else 0
+            worst = acct.maker_bps if acct.maker_bps > taker else taker
+            notional = price * qty * inst.notional_units
+            hold_asset = inst.quote
+            hold = notional - (-notional * worst // 10000) if worst > 0 else notional
+            order.hold_bps = worst
+        else:
+            hold_asset, hold = inst.base, qty * inst.lot_units
         bal = acct.balances.get(hold_asset)
-        if bal is None or bal[0] < hold:
+        if bal is None or bal.free < hold:
             return self._reject(
-                c.account, symbol, Reject.INSUFFICIENT_FUNDS,
+                account, symbol, Reject.INSUFFICIENT_FUNDS,
                 "Account has insufficient balance for requested action.", cid,
             )
-        if (
-            c.tif is FOK
-            and not typ >= _FIRST_STOP
-            and not book.fillable(order, order.price, order.qty)
-        ):
+        if tif is FOK and not typ >= _FIRST_STOP and not book.fillable(order, price, qty):
             return self._reject(
-                c.account, symbol, Reject.FOK_CANNOT_FILL, "FOK order cannot fill completely", cid
+                account, symbol, Reject.FOK_CANNOT_FILL, "FOK order cannot fill completely", cid
             )
         # accepted: from here on the state changes
-        self.next_order_id += 1
-        bal[0] -= hold
-        bal[1] += hold
+        self.next_order_id = order_id + 1
+        bal.free -= hold
+        bal.locked += hold
         order.locked = hold
-        self._touched[acct, hold_asset] = None
-        self._register(order, acct)
-        working = not typ >= _FIRST_STOP
-        order.working = working
+        self._touched[bal] = None
+        self.orders[order_id] = order
+        acct.open_orders[order_id] = order
+        if cid:
+            self.client_ids[account, cid] = order_id
+        if tif is GTD:
+            heappush(expiries, (c.expire_ts, order_id))
+        working = typ < _FIRST_STOP
         self._events.append(
-            ev.OrderAccepted(
-                order.order_id, c.account, symbol, side, typ, c.qty, c.price, c.tif,
+            OrderAccepted(
+                order_id, account, symbol, side, typ, qty, price, tif,
                 c.quote_qty, c.stop_price, c.expire_ts, c.post_only, c.visible_qty, c.stp, cid,
                 working,
             )
         )
         if working:
             self._execute(order, inst, book, acct)
-            self._run_stops(symbol, inst, book)
+            stops = self.stops[symbol]
+            if stops.above or stops.below:
+                self._run_stops(symbol, inst, book)
         else:
-            self.stops[symbol].add(order.order_id, side, typ, order.stop_price)
+            order.working = False
+            self.stops[symbol].add(order_id, side, typ, order.stop_price)
         return None
 
     def _hold_for(
@@ -270,45 +298,42 @@ class Exchange:
             notional = inst.notional(order.stop_price, order.qty)
         return inst.quote, notional + hold_fee(notional, taker), taker
 
-    def _register(self, order: Order, acct: Account) -> None:
-        oid = order.order_id
-        self.orders[oid] = order
-        acct.open_orders[oid] = order
-        if order.client_order_id:
-            self.client_ids[order.account, order.client_order_id] = oid
-        if order.tif is GTD:
-            heappush(self.expiries, (order.expire_ts, oid))
-
     def _execute(self, order: Order, inst: Instrument, book: Book, acct: Account) -> None:
         """Match a working order as taker, then rest or expire what is left."""
-        buy = order.side is BUY
         market = _IS_MARKET[order.type]
-        taker_bps = acct.taker_bps
-        if buy and taker_bps > order.hold_bps:
-            taker_bps = order.hold_bps
-        quote_cap = order.quote_qty if order.quote_qty else -1
-        cash_cap = order.locked if buy and market and not order.quote_qty else -1
+        buy = order.side is BUY
         self._dirty[order.symbol] = book
-        if market or book.crosses(order.side, order.price):
+        if market:
+            crossing = True
+        elif buy:
+            crossing = bool(book.ask_prices) and book.ask_prices[0] <= order.price
+        else:
+            crossing = bool(book.bid_prices) and book.bid_prices[-1] >= order.price
+        if crossing:
+            taker_bps = acct.taker_bps
+            if buy and taker_bps > order.hold_bps:
+                taker_bps = order.hold_bps
+            quote_cap = order.quote_qty if order.quote_qty else -1
+            cash_cap = order.locked if buy and market and not order.quote_qty else -1
             self._taker, self._taker_acct, self._taker_bps = order, acct, taker_bps
             self._inst = inst
             stop = book.match(
                 order, 0 if market else order.price, quote_cap, cash_cap, taker_bps,
                 inst.notional_units, self._on_match,
             )
+            if not order.status <= _OPEN_MAX:
+                return
         else:  # a limit order that takes nothing: most orders, so skip the walk's setup
             stop = 0
-        if not order.status <= _OPEN_MAX:
-            return
         if stop == STOP_STP_TAKER:
-            self._close(order, Step.EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
+            self._close(order, EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
         elif not market and order.tif in _RESTING_TIF:
             book.insert(order)
         else:
             reason = CloseReason.IOC_REMAINDER if not market else CloseReason.NO_LIQUIDITY
             if stop == STOP_BUDGET:
                 reason = CloseReason.INSUFFICIENT_FUNDS
-            self._close(order, Step.EXPIRE, reason)
+            self._close(order, EXPIRE, reason)
 
     def _on_match(self, kind: int, maker: Order, price: int, lots: int) -> None:
         """One matching step reported by the book: settle it and write its events."""
@@ -316,7 +341,7 @@ class Exchange:
         maker_acct = self.accounts_[maker.account]
         if kind != FILL:
             if kind == STP_EXPIRE_MAKER:
-                self._close(maker, Step.EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
+                self._close(maker, EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
             else:
                 self._decremented(maker, maker_acct, inst, maker=True)
                 self._decremented(taker, taker_acct, inst, maker=False)
@@ -328,8 +353,12 @@ class Exchange:
         maker_bps = maker_acct.maker_bps
         if not taker_buys and maker_bps > maker.hold_bps:
             maker_bps = maker.hold_bps
-        maker_fee = _fee(notional, maker_bps)
-        taker_fee = _fee(notional, self._taker_bps)
+        # `fee_of`, inlined: truncated toward zero, a rebate when negative
+        if maker_bps >= 0:
+            maker_fee = notional * maker_bps // 10000
+        else:
+            maker_fee = -(notional * -maker_bps // 10000)
+        taker_fee = notional * self._taker_bps // 10000  # taker rates are never negative
         if taker_buys:
             buyer, buyer_acct, buyer_fee = taker, taker_acct, taker_fee
             seller, seller_acct, seller_fee = maker, maker_acct, maker_fee
@@ -338,31 +367,40 @@ class Exchange:
             seller, seller_acct, seller_fee = taker, taker_acct, taker_fee
         paid = notional + buyer_fee
         buyer.locked -= paid
-        buyer_acct.balances[quote][1] -= paid
-        buyer_acct.balance(base)[0] += base_units
         seller.locked -= base_units
-        seller_acct.balances[base][1] -= base_units
-        seller_acct.balance(quote)[0] += notional - seller_fee
+        # touched in this order: buyer quote, buyer base, seller base, seller quote
+        touched = self._touched
+        bal = buyer_acct.balances[quote]
+        bal.locked -= paid
+        touched[bal] = None
+        bal = buyer_acct.balances.get(base) or buyer_acct.balance(base)
+        bal.free += base_units
+        touched[bal] = None
+        bal = seller_acct.balances[base]
+        bal.locked -= base_units
+        touched[bal] = None
+        bal = seller_acct.balances.get(quote) or seller_acct.balance(quote)
+        bal.free += notional - seller_fee
+        touched[bal] = None
         fees = self.fees_collected
         fees[quote] = fees.get(quote, 0) + buyer_fee + seller_fee
-        touched = self._touched
-        touched[buyer_acct, quote] = None
-        touched[buyer_acct, base] = None
-        touched[seller_acct, base] = None
-        touched[seller_acct, quote] = None
         maker_done = maker.filled == maker.qty
-        maker.status = advance(maker.status, Step.FILL if maker_done else Step.PARTIAL_FILL)
         if taker.qty:
             taker_done = taker.filled == taker.qty
         else:  # sized by quote: spent once the rest buys no lot even at this (best) price
             taker_done = taker.quote_qty - taker.quote_spent < price * inst.notional_units
-        taker.status = advance(taker.status, Step.FILL if taker_done else Step.PARTIAL_FILL)
+        # the lifecycle table's fill rows, inlined: only an open order trades
+        if maker.status > _OPEN_MAX or taker.status > _OPEN_MAX:
+            raise InvariantError("Invariant: a closed order traded")
+        maker.status = FILLED if maker_done else PARTIALLY_FILLED
+        taker.status = FILLED if taker_done else PARTIALLY_FILLED
         trade_id = self.next_trade_id
         self.next_trade_id = trade_id + 1
-        self.last_prices[inst.symbol] = price
+        symbol = inst.symbol
+        self.last_prices[symbol] = price
         self._events.append(
-            ev.TradeExecuted(
-                trade_id, inst.symbol, price, lots, notional,
+            TradeExecuted(
+                trade_id, symbol, price, lots, notional,
                 taker.side, maker.order_id, maker.account,
                 maker_fee, maker.filled, maker.status, taker.order_id,
                 taker.account, taker_fee, taker.filled, taker.status,
@@ -370,11 +408,11 @@ class Exchange:
             )
         )
         if maker_done:
-            self._finish(maker)
+            self._finish(maker, maker_acct)
         elif not taker_buys:
             self._release_excess(maker, maker_acct, inst)
         if taker_done:
-            self._finish(taker)
+            self._finish(taker, taker_acct)
         elif taker_buys and not _IS_MARKET[taker.type]:
             self._release_excess(taker, taker_acct, inst)
 
@@ -385,7 +423,7 @@ class Exchange:
         """
         if order.qty == order.filled:
             if maker:
-                self._close(order, Step.EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
+                self._close(order, EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
             return
         self._release_excess(order, acct, inst)
         self._amended(order, kept_priority=True)
@@ -403,26 +441,23 @@ class Exchange:
     def _release_excess(self, order: Order, acct: Account, inst: Instrument) -> None:
         excess = order.locked - self._need(order, inst)
         if excess > 0:
-            asset = inst.quote if order.side is BUY else inst.base
-            bal = acct.balances[asset]
-            bal[0] += excess
-            bal[1] -= excess
+            bal = acct.balances[inst.quote if order.side is BUY else inst.base]
+            bal.free += excess
+            bal.locked -= excess
             order.locked -= excess
-            self._touched[acct, asset] = None
+            self._touched[bal] = None
         elif excess < 0:
             raise InvariantError(f"Invariant: order {order.order_id} holds less than it needs")
 
-    def _finish(self, order: Order) -> None:
-        """Forget a closed order: release what it still holds and drop it from the indexes."""
-        acct = self.accounts_[order.account]
+    def _finish(self, order: Order, acct: Account) -> None:
+        """Forget a closed order of `acct`: release what it still holds, drop it from indexes."""
         if order.locked:
             inst = self.instruments_[order.symbol]
-            asset = inst.quote if order.side is BUY else inst.base
-            bal = acct.balances[asset]
-            bal[0] += order.locked
-            bal[1] -= order.locked
+            bal = acct.balances[inst.quote if order.side is BUY else inst.base]
+            bal.free += order.locked
+            bal.locked -= order.locked
             order.locked = 0
-            self._touched[acct, asset] = None
+            self._touched[bal] = None
         oid = order.order_id
         del self.orders[oid]
         del acct.open_orders[oid]
@@ -431,22 +466,21 @@ class Exchange:
 
     def _close(self, order: Order, step: Step, reason: CloseReason) -> None:
         """End an open order early (cancel or expiry), emitting its event."""
+        symbol = order.symbol
         if order.live:
-            book = self.books[order.symbol]
+            book = self.books[symbol]
             book.remove(order)
-            self._dirty[order.symbol] = book
+            self._dirty[symbol] = book
         elif not order.working:
-            self.stops[order.symbol].discard(
-                order.order_id, order.side, order.type, order.stop_price
-            )
-        order.status = advance(order.status, step)
-        self._finish(order)
-        args = (
-            order.order_id, order.account, order.symbol,
-            order.client_order_id, reason, order.filled, order.status,
-        )
+            self.stops[symbol].discard(order.order_id, order.side, order.type, order.stop_price)
+        order.status = status = advance(order.status, step)
+        self._finish(order, self.accounts_[order.account])
+        event = OrderCanceled if step is CANCEL else OrderExpired
         self._events.append(
-            ev.OrderCanceled(*args) if step is Step.CANCEL else ev.OrderExpired(*args)
+            event(
+                order.order_id, order.account, symbol, order.client_order_id, reason,
+                order.filled, status,
+            )
         )
 
     def _run_stops(self, symbol: str, inst: Instrument, book: Book) -> None:
@@ -468,7 +502,7 @@ class Exchange:
                 )
             )
             if _IS_MARKET[order.type] and not book.has_liquidity(order.side):
-                self._close(order, Step.EXPIRE, CloseReason.NO_LIQUIDITY)
+                self._close(order, EXPIRE, CloseReason.NO_LIQUIDITY)
             else:
                 self._execute(order, inst, book, self.accounts_[order.account])
 
@@ -507,10 +541,10 @@ class Exchange:
             return None
         return order
 
-    def _cancel(self, c: cmd.CancelOrder, ts: int) -> None:
+    def _cancel(self, c: CancelOrder, ts: int) -> None:
         order = self._find(c.account, c.symbol, c.order_id, c.client_order_id)
         if order is not None:
-            self._close(order, Step.CANCEL, CloseReason.USER)
+            self._close(order, CANCEL, CloseReason.USER)
 
     def _cancel_all(self, c: cmd.CancelAllOrders, ts: int) -> None:
         acct = self.accounts_.get(c.account)
@@ -519,39 +553,44 @@ class Exchange:
         if acct is None:
             return self._reject(c.account, c.symbol, Reject.UNKNOWN_ACCOUNT, "unknown account")
         for order in [o for o in acct.open_orders.values() if o.symbol == c.symbol]:
-            self._close(order, Step.CANCEL, CloseReason.CANCEL_ALL)
+            self._close(order, CANCEL, CloseReason.CANCEL_ALL)
+        return None
+
+    def _amend_problem(
+        self, order: Order, inst: Instrument, new_qty: int, new_price: int
+    ) -> tuple[Reject, str] | None:
+        """Why an amend to (`new_qty`, `new_price`) cannot apply, before any state changes."""
+        if order.symbol in self.halted:
+            return Reject.SYMBOL_HALTED, "trading halted"
+        if not order.live:
+            return Reject.INVALID_ORDER_PARAMETERS, "only resting limit orders amend"
+        if new_qty == order.qty and new_price == order.price:
+            return Reject.AMEND_NO_CHANGE, "amend changes nothing"
+        problem = check_price(inst, new_price) or check_qty(inst, new_qty)
+        if problem:
+            return problem
+        if new_qty <= order.filled:
+            return Reject.AMEND_BELOW_FILLED, "new quantity must exceed the filled part"
+        if inst.notional(new_price, new_qty) < inst.min_notional:
+            return Reject.BELOW_MIN_NOTIONAL, "notional below the instrument's minimum"
         return None
 
     def _amend(self, c: cmd.AmendOrder, ts: int) -> None:
         order = self._find(c.account, c.symbol, c.order_id, c.client_order_id)
         if order is None:
             return None
-        cid, symbol = order.client_order_id, order.symbol
+        cid, symbol, order_id = order.client_order_id, order.symbol, order.order_id
         inst = self.instruments_[symbol]
-
-        def reject(code: Reject, message: str) -> None:
-            self._reject(c.account, symbol, code, message, cid, order.order_id)
-
-        if symbol in self.halted:
-            return reject(Reject.SYMBOL_HALTED, "trading halted")
-        if not order.live:
-            return reject(Reject.INVALID_ORDER_PARAMETERS, "only resting limit orders amend")
         new_qty = c.qty or order.qty
         new_price = c.price or order.price
-        if new_qty == order.qty and new_price == order.price:
-            return reject(Reject.AMEND_NO_CHANGE, "amend changes nothing")
-        problem = check_price(inst, new_price) or check_qty(inst, new_qty)
+        problem = self._amend_problem(order, inst, new_qty, new_price)
         if problem:
-            return reject(*problem)
-        if new_qty <= order.filled:
-            return reject(Reject.AMEND_BELOW_FILLED, "new quantity must exceed the filled part")
-        if inst.notional(new_price, new_qty) < inst.min_notional:
-            return reject(Reject.BELOW_MIN_NOTIONAL, "notional below the instrument's minimum")
+            return self._reject(c.account, symbol, problem[0], problem[1], cid, order_id)
         book = self.books[symbol]
         acct = self.accounts_[order.account]
         if self.expiries and self.expiries[0][0] <= ts:
-            self._expire_due(cmd.ExpireOrders(), ts)
-            if order.order_id not in self.orders:
+            self._expire_due(_EXPIRE, ts)
+            if order_id not in self.orders:
                 return None
         if new_price == order.price and new_qty < order.qty:
             book.reduce(order, order.qty - new_qty)
@@ -561,7 +600,7 @@ class Exchange:
             return None
         # cancel-replace: a fresh record takes the old one's identity and loses priority
         replacement = Order(
-            order.order_id, order.account, symbol, order.side, order.type, new_qty, new_price,
+            order_id, order.account, symbol, order.side, order.type, new_qty, new_price,
             order.tif, 0, order.stop_price, order.expire_ts, order.post_only, order.visible_qty,
             order.stp, cid,
         )
@@ -569,21 +608,24 @@ class Exchange:
         replacement.status = order.status
         replacement.hold_bps = order.hold_bps
         replacement.locked = self._need(replacement, inst)
-        asset = inst.quote if order.side is BUY else inst.base
-        bal = acct.balances[asset]
-        if bal[0] + order.locked < replacement.locked:
-            return reject(
-                Reject.INSUFFICIENT_FUNDS, "Account has insufficient balance for requested action."
+        bal = acct.balances[inst.quote if order.side is BUY else inst.base]
+        if bal.free + order.locked < replacement.locked:
+            return self._reject(
+                c.account, symbol, Reject.INSUFFICIENT_FUNDS,
+                "Account has insufficient balance for requested action.", cid, order_id,
             )
         if order.post_only and new_price != order.price and book.crosses(order.side, new_price):
-            return reject(Reject.POST_ONLY_WOULD_TAKE, "post-only order would take")
+            return self._reject(
+                c.account, symbol, Reject.POST_ONLY_WOULD_TAKE, "post-only order would take",
+                cid, order_id,
+            )
         book.remove(order)
         self._dirty[symbol] = book
-        bal[0] += order.locked - replacement.locked
-        bal[1] += replacement.locked - order.locked
-        self._touched[acct, asset] = None
-        self.orders[order.order_id] = replacement
-        acct.open_orders[order.order_id] = replacement
+        bal.free += order.locked - replacement.locked
+        bal.locked += replacement.locked - order.locked
+        self._touched[bal] = None
+        self.orders[order_id] = replacement
+        acct.open_orders[order_id] = replacement
         self._amended(replacement, kept_priority=False)
         self._execute(replacement, inst, book, acct)
         self._run_stops(symbol, inst, book)
@@ -604,7 +646,7 @@ class Exchange:
             expire_ts, oid = heappop(heap)
             order = self.orders.get(oid)
             if order is not None and order.expire_ts == expire_ts:
-                self._close(order, Step.EXPIRE, CloseReason.GTD_EXPIRED)
+                self._close(order, EXPIRE, CloseReason.GTD_EXPIRED)
 
     # -- admin -----------------------------------------------------------------------------
 
@@ -648,14 +690,14 @@ class Exchange:
         if acct is None:
             return
         held = acct.balances.get(c.asset)
-        if (held[0] + held[1] if held else 0) + c.amount > MAX_BALANCE:
+        if (held.free + held.locked if held else 0) + c.amount > MAX_BALANCE:
             self._reject(c.account, "", Reject.INVALID_AMOUNT, "balance would exceed 2**62 units")
             return
         bal = acct.balance(c.asset)
         self.tx_ids.add(c.tx_id)
-        bal[0] += c.amount
+        bal.free += c.amount
         self.deposited[c.asset] = self.deposited.get(c.asset, 0) + c.amount
-        self._touched[acct, c.asset] = None
+        self._touched[bal] = None
         self._events.append(ev.FundsDeposited(c.account, c.asset, c.amount, c.tx_id))
 
     def _withdraw(self, c: cmd.Withdraw, ts: int) -> None:
@@ -663,16 +705,16 @@ class Exchange:
         if acct is None:
             return
         bal = acct.balances.get(c.asset)
-        if bal is None or bal[0] < c.amount:
+        if bal is None or bal.free < c.amount:
             self._reject(
                 c.account, "", Reject.INSUFFICIENT_FUNDS,
                 "Account has insufficient balance for requested action.",
             )
             return
         self.tx_ids.add(c.tx_id)
-        bal[0] -= c.amount
+        bal.free -= c.amount
         self.withdrawn[c.asset] = self.withdrawn.get(c.asset, 0) + c.amount
-        self._touched[acct, c.asset] = None
+        self._touched[bal] = None
         self._events.append(ev.FundsWithdrawn(c.account, c.asset, c.amount, c.tx_id))
 
     def _add_asset(self, c: cmd.AddAsset, ts: int) -> None:
@@ -800,7 +842,7 @@ class Exchange:
         acct = self.accounts_.get(account)
         if acct is None:
             return {}
-        return {asset: (b[0], b[1]) for asset, b in sorted(acct.balances.items())}
+        return {asset: (b.free, b.locked) for asset, b in sorted(acct.balances.items())}
 
     def next_expiry(self) -> int | None:
         heap = self.expiries

@@ -75,7 +75,8 @@ def check(ex: Exchange) -> None:
         owned = sum(1 for o in ex.orders.values() if o.account == acct.account_id)
         if len(acct.open_orders) != owned:
             _fail(f"account {acct.account_id} lists orders that are not open")
-        for asset, (free, locked) in acct.balances.items():
+        for asset, bal in acct.balances.items():
+            free, locked = bal.free, bal.locked
             if free < 0 or locked < 0:
                 _fail(f"account {acct.account_id} {asset} negative: {free}/{locked}")
             if locked != held.get((acct.account_id, asset), 0):

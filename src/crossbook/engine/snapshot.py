@@ -18,7 +18,7 @@ import msgspec
 from crossbook.domain.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from crossbook.domain.instruments import Asset, Instrument
 from crossbook.engine.access import ApiKey
-from crossbook.engine.accounts import Account
+from crossbook.engine.accounts import Account, Balance
 from crossbook.engine.book import Book
 from crossbook.engine.level import Level
 from crossbook.engine.order import Order
@@ -128,7 +128,7 @@ def capture(ex: Exchange) -> ExchangeState:
         accounts=[
             AccountState(
                 a.account_id, a.maker_bps, a.taker_bps,
-                [(asset, b[0], b[1]) for asset, b in sorted(a.balances.items())],
+                [(asset, b.free, b.locked) for asset, b in sorted(a.balances.items())],
             )
             for _, a in sorted(ex.accounts_.items())
         ],
@@ -176,7 +176,9 @@ def load(ex: Exchange, data: bytes) -> None:
     ex.halted = set(state.halted)
     for a in state.accounts:
         acct = ex.accounts_[a.account] = Account(a.account, a.maker_bps, a.taker_bps)
-        acct.balances = {asset: [free, locked] for asset, free, locked in a.balances}
+        acct.balances = {
+            asset: Balance(a.account, asset, free, locked) for asset, free, locked in a.balances
+        }
     restored: list[Order] = []
     for b in state.books:
         book = ex.books[b.symbol]

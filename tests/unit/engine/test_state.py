@@ -78,14 +78,14 @@ def test_the_state_hash_ignores_the_sequence_number_but_not_the_state() -> None:
 def test_check_invariants_catches_a_corrupted_hold() -> None:
     v = venue()
     v.buy(ALICE, 1, 100)
-    v.ex.accounts_[ALICE].balances["USD"][1] += 1
+    v.ex.accounts_[ALICE].balances["USD"].locked += 1
     with pytest.raises(InvariantError, match="locked"):
         v.ex.check_invariants()
 
 
 def test_check_invariants_catches_money_created_from_nothing() -> None:
     v = venue()
-    v.ex.accounts_[BOB].balances["BTC"][0] += 1
+    v.ex.accounts_[BOB].balances["BTC"].free += 1
     with pytest.raises(InvariantError, match="conserved"):
         v.ex.check_invariants()
 
