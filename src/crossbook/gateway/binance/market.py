@@ -6,7 +6,9 @@
 Everything comes from the market data views, which fold durable batches only. Depth's
 `lastUpdateId` is the symbol's book counter, the one the WebSocket diff stream's `U`/`u`
 count with. Times are milliseconds; `startTime`/`endTime` bound trade and candle stamps
-inclusively to the millisecond. `klines` reaching past the candles memory holds (fewer
+inclusively to the millisecond. Klines are identified by their open time, as Binance's: a
+`startTime` inside a candle starts at the next candle, an `endTime` inside one still
+returns that whole candle. `klines` reaching past the candles memory holds (fewer
 than `limit`, or a `startTime`) merges in those of the history database when one is
 configured (`gateway.history`); stored candles carry no taker-buy split, so those fields
 are 0 for the parts of a candle that come from the database. Spot tickers carry no
@@ -32,6 +34,7 @@ from crossbook.gateway.history import merge_candles, reaches_past
 from crossbook.gateway.http import Request, Response, Router, json_response
 from crossbook.gateway.views import InstrumentRecord
 from crossbook.marketdata.views import INTERVALS, MarketData
+from crossbook.marketdata.views.candles import interval_bounds
 
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                "TAKE_PROFIT_LIMIT"]
@@ -131,6 +134,22 @@ def _time_range(params: Params) -> tuple[int | None, int | None]:
     )
 
 
+def _candle_range(
+    interval: str, start: int | None, end: int | None
+) -> tuple[int | None, int | None]:
+    """The open-time range `[start, end]` on candle boundaries: `start` moved up to the
+    first candle opening at or after it, `end` to the last nanosecond of its candle. The
+    same candles open in both ranges; a source that aggregates whole candles from stored
+    rows (the history database) then neither adds the candle around `start` nor cuts the
+    one around `end`."""
+    if start is not None:
+        opens, next_open = interval_bounds(interval, start)
+        start = start if opens == start else next_open
+    if end is not None:
+        end = interval_bounds(interval, end)[1] - 1
+    return start, end
+
+
 def _symbols_param(table: SymbolTable, params: Params) -> list[InstrumentRecord] | None:
     """`symbol` or `symbols` (a JSON array) as records; None when neither is given."""
     one = params.get("symbol")
@@ -218,7 +237,7 @@ def register(router: Router, ctx: GatewayContext, table: SymbolTable) -> None:
             raise missing("interval")
         if interval not in INTERVALS:
             raise binance_error(-1120, "Invalid interval.")
-        start, end = _time_range(params)
+        start, end = _candle_range(interval, *_time_range(params))
         f = fmt(record)
         symbol, limit = known(record), params.limit(500, 1000)
         found = market.klines(symbol, interval, start, end, limit)
