@@ -13,14 +13,18 @@ Contract:
   carry secrets). A revoked key is gone at once.
 
 Costs: O(events) per batch with dict updates only; queries are dict lookups or scans of one
-account's open orders.
+account's open orders. Order and fill records are msgspec structs: one costs about a tenth of
+a frozen dataclass to build, and the views build three per trade on the order path.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
 
 from crossbook.domain import commands as cmd
 from crossbook.domain import events as ev
@@ -46,8 +50,7 @@ class InstrumentRecord:
     halted: bool = False
 
 
-@dataclass(slots=True)
-class OrderRecord:
+class OrderRecord(msgspec.Struct):
     order_id: int
     account: int
     symbol: str
@@ -73,8 +76,7 @@ class OrderRecord:
     trades, so an order seeded at recovery starts from 0."""
 
 
-@dataclass(slots=True, frozen=True)
-class FillRecord:
+class FillRecord(msgspec.Struct, frozen=True, gc=False):
     trade_id: int
     symbol: str
     order_id: int
@@ -176,44 +178,11 @@ class GatewayViews:
     def apply(self, applied: Applied) -> None:
         ts = applied.ts
         market: list[OrderRecord] = []
+        handlers = _HANDLERS
         for event in applied.events:
-            kind = type(event)
-            if kind is ev.BalanceChanged:
-                assert isinstance(event, ev.BalanceChanged)
-                account = self.accounts.get(event.account)
-                if account is not None:
-                    account.balances[event.asset] = (event.free, event.locked)
-            elif kind is ev.OrderAccepted:
-                assert isinstance(event, ev.OrderAccepted)
-                order = OrderRecord(
-                    event.order_id, event.account, event.symbol, event.side, event.type,
-                    event.tif, event.qty, event.price, event.quote_qty, event.stop_price,
-                    event.expire_ts, event.post_only, event.visible_qty, event.stp,
-                    event.client_order_id, 0, OrderStatus.NEW, event.working, ts, ts,
-                )
-                self._open(order)
-                if event.working and event.type.is_market:
-                    market.append(order)
-            elif kind is ev.TradeExecuted:
-                assert isinstance(event, ev.TradeExecuted)
-                self._trade(event, ts)
-            elif kind is ev.OrderCanceled or kind is ev.OrderExpired:
-                assert isinstance(event, ev.OrderCanceled | ev.OrderExpired)
-                self._update(event.order_id, event.filled, event.status, ts)
-            elif kind is ev.OrderAmended:
-                assert isinstance(event, ev.OrderAmended)
-                found = self.orders.get(event.order_id)
-                if found is not None:
-                    found.qty, found.price, found.updated_ts = event.qty, event.price, ts
-            elif kind is ev.OrderTriggered:
-                assert isinstance(event, ev.OrderTriggered)
-                found = self.orders.get(event.order_id)
-                if found is not None:
-                    found.working, found.updated_ts = True, ts
-                    if found.type.is_market:
-                        market.append(found)
-            else:
-                self._admin(event, applied.command)
+            handler = handlers.get(type(event))
+            if handler is not None:  # depth, trading-only events: nothing to keep here
+                handler(self, event, ts, applied.command, market)
         # A market order never rests: one that is still open here was finished silently
         # (a quote budget spent), so close it as filled.
         for order in market:
@@ -221,6 +190,46 @@ class GatewayViews:
                 status = OrderStatus.FILLED if order.filled else OrderStatus.EXPIRED
                 self._update(order.order_id, order.filled, status, ts)
         self.last_seq, self.last_ts = applied.seq, ts
+
+    # One handler per event type, looked up by exact type (events are final structs): a
+    # table is cheaper than a chain of isinstance checks for the events that are skipped.
+
+    def _on_balance(self, e: ev.BalanceChanged, ts: int, c: object, m: list[OrderRecord]) -> None:
+        account = self.accounts.get(e.account)
+        if account is not None:
+            account.balances[e.asset] = (e.free, e.locked)
+
+    def _on_accepted(self, e: ev.OrderAccepted, ts: int, c: object, m: list[OrderRecord]) -> None:
+        order = OrderRecord(
+            e.order_id, e.account, e.symbol, e.side, e.type, e.tif, e.qty, e.price, e.quote_qty,
+            e.stop_price, e.expire_ts, e.post_only, e.visible_qty, e.stp, e.client_order_id,
+            0, OrderStatus.NEW, e.working, ts, ts,
+        )
+        self._open(order)
+        if e.working and e.type.is_market:
+            m.append(order)
+
+    def _on_closed(
+        self, e: ev.OrderCanceled | ev.OrderExpired, ts: int, c: object, m: list[OrderRecord]
+    ) -> None:
+        self._update(e.order_id, e.filled, e.status, ts)
+
+    def _on_amended(self, e: ev.OrderAmended, ts: int, c: object, m: list[OrderRecord]) -> None:
+        found = self.orders.get(e.order_id)
+        if found is not None:
+            found.qty, found.price, found.updated_ts = e.qty, e.price, ts
+
+    def _on_triggered(
+        self, e: ev.OrderTriggered, ts: int, c: object, m: list[OrderRecord]
+    ) -> None:
+        found = self.orders.get(e.order_id)
+        if found is not None:
+            found.working, found.updated_ts = True, ts
+            if found.type.is_market:
+                m.append(found)
+
+    def _on_admin(self, e: ev.Event, ts: int, c: cmd.Command, m: list[OrderRecord]) -> None:
+        self._admin(e, c)
 
     def _open(self, order: OrderRecord) -> None:
         self.orders[order.order_id] = order
@@ -248,28 +257,33 @@ class GatewayViews:
         if len(closed) > self._closed_keep:
             closed.popitem(last=False)
 
-    def _trade(self, t: ev.TradeExecuted, ts: int) -> None:
-        for order_id in (t.maker_order_id, t.taker_order_id):
-            found = self.orders.get(order_id)
-            if found is not None:
-                found.quote_filled += t.quote_qty
+    def _on_trade(self, t: ev.TradeExecuted, ts: int, c: object, m: list[OrderRecord]) -> None:
+        orders, accounts, keep = self.orders, self.accounts, self._fills_keep
+        maker_order = orders.get(t.maker_order_id)
+        if maker_order is not None:
+            maker_order.quote_filled += t.quote_qty
+        taker_order = orders.get(t.taker_order_id)
+        if taker_order is not None:
+            taker_order.quote_filled += t.quote_qty
         taker_side = t.taker_side
-        maker_side = Side.SELL if taker_side is Side.BUY else Side.BUY
-        for account_id, order_id, cid, side, fee, maker in (
-            (t.maker_account, t.maker_order_id, t.maker_client_order_id, maker_side,
-             t.maker_fee, True),
-            (t.taker_account, t.taker_order_id, t.taker_client_order_id, taker_side,
-             t.taker_fee, False),
-        ):
-            account = self.accounts.get(account_id)
-            if account is None:
-                continue
+        account = accounts.get(t.maker_account)
+        if account is not None:
             fills = account.fills
             fills.append(FillRecord(
-                t.trade_id, t.symbol, order_id, cid, side, t.price, t.qty, t.quote_qty, fee,
-                maker, ts,
+                t.trade_id, t.symbol, t.maker_order_id, t.maker_client_order_id,
+                Side.SELL if taker_side is Side.BUY else Side.BUY, t.price, t.qty, t.quote_qty,
+                t.maker_fee, True, ts,
             ))
-            if len(fills) > self._fills_keep:
+            if len(fills) > keep:
+                fills.popleft()
+        account = accounts.get(t.taker_account)
+        if account is not None:
+            fills = account.fills
+            fills.append(FillRecord(
+                t.trade_id, t.symbol, t.taker_order_id, t.taker_client_order_id, taker_side,
+                t.price, t.qty, t.quote_qty, t.taker_fee, False, ts,
+            ))
+            if len(fills) > keep:
                 fills.popleft()
         self._update(t.maker_order_id, t.maker_filled, t.maker_status, ts)
         self._update(t.taker_order_id, t.taker_filled, t.taker_status, ts)
@@ -298,3 +312,19 @@ class GatewayViews:
             )
         elif isinstance(event, ev.ApiKeyRevoked):
             self.keys.pop(event.key, None)
+
+
+_Handler = Callable[[GatewayViews, Any, int, Any, list[OrderRecord]], None]
+_HANDLERS: dict[type, _Handler] = {
+    ev.BalanceChanged: GatewayViews._on_balance,
+    ev.OrderAccepted: GatewayViews._on_accepted,
+    ev.TradeExecuted: GatewayViews._on_trade,
+    ev.OrderCanceled: GatewayViews._on_closed,
+    ev.OrderExpired: GatewayViews._on_closed,
+    ev.OrderAmended: GatewayViews._on_amended,
+    ev.OrderTriggered: GatewayViews._on_triggered,
+    **dict.fromkeys((
+        ev.AccountCreated, ev.FeesChanged, ev.AssetAdded, ev.InstrumentAdded,
+        ev.TradingHalted, ev.TradingResumed, ev.ApiKeyCreated, ev.ApiKeyRevoked,
+    ), GatewayViews._on_admin),
+}

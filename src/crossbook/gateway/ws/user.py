@@ -42,35 +42,44 @@ class UserEvents:
     def __init__(self, hub: Hub, views: GatewayViews) -> None:
         self.hub = hub
         self.views = views
-        self._quote: dict[int, int] = {}
-        self._closing: list[int] = []
+        self._later: dict[int, int] = {}
+        """Per order: quote it trades in the current batch after the event being reported."""
 
     def on_batch(self, batch: Sequence[Applied]) -> None:
         topics = self.hub.topics
-        watched = bool(topics) and any(name.startswith("user") for name in topics)
+        if not topics or not any(name.startswith("user") for name in topics):
+            return  # nobody listens: the views keep what a later subscriber needs
+        self._start(batch)
         for applied in batch:
             changed: dict[int, dict[str, None]] = {}
             for event in applied.events:
-                if isinstance(event, ev.TradeExecuted):
-                    self._track(event)
-                if not watched:
-                    continue
-                if isinstance(event, ev.BalanceChanged):
+                if type(event) is ev.BalanceChanged:
                     changed.setdefault(event.account, {})[event.asset] = None
                 else:
+                    if type(event) is ev.TradeExecuted:
+                        self._track(event)
                     self._order_event(event, applied)
             for account, assets in changed.items():
                 self._balances(account, list(assets), applied.ts)
-        for order_id in self._closing:
-            self._quote.pop(order_id, None)
-        self._closing.clear()
+
+    def _start(self, batch: Sequence[Applied]) -> None:
+        # The views have folded the whole batch, so an order's `quote_filled` is its total
+        # after the batch; an event's `Z` is that total less what the order trades later on.
+        later: dict[int, int] = {}
+        for applied in batch:
+            for event in applied.events:
+                if type(event) is ev.TradeExecuted:
+                    assert isinstance(event, ev.TradeExecuted)
+                    for order_id in (event.maker_order_id, event.taker_order_id):
+                        later[order_id] = later.get(order_id, 0) + event.quote_qty
+        self._later = later
 
     def _track(self, trade: ev.TradeExecuted) -> None:
-        for order_id, status in ((trade.maker_order_id, trade.maker_status),
-                                 (trade.taker_order_id, trade.taker_status)):
-            self._quote[order_id] = self._quote.get(order_id, 0) + trade.quote_qty
-            if not status.is_open:
-                self._closing.append(order_id)
+        for order_id in (trade.maker_order_id, trade.taker_order_id):
+            self._later[order_id] -= trade.quote_qty
+
+    def _cumulative_quote(self, order: OrderRecord) -> int:
+        return order.quote_filled - self._later.get(order.order_id, 0)
 
     def _publish(self, account: int, binance: Any, native: Any) -> None:
         topic = self.hub.topics.get(f"user@{account}")
@@ -136,7 +145,7 @@ class UserEvents:
             "n": quote(fee), "N": inst.quote if trade else None,
             "T": time, "t": trade.trade_id if trade else -1, "I": 0, "w": status.is_open,
             "m": maker, "M": False, "O": _ms(o.created_ts),
-            "Z": quote(self._quote.get(o.order_id, 0)),
+            "Z": quote(self._cumulative_quote(o)),
             "Y": quote(trade.quote_qty) if trade else quote(0), "Q": quote(o.quote_qty),
             "W": _ms(o.created_ts), "V": native_wire.STP_NAMES[o.stp].upper(),
         }

@@ -11,6 +11,10 @@ A candle opens with the first trade in its interval and closes when a trade land
 interval; candles exist only for intervals that had trades (no empty candles are invented).
 Stamps are non-decreasing; a trade stamped before the open candle is counted in it. Each
 series keeps a bounded history of closed candles plus the open one.
+
+Trades sharing one stamp (all the trades of a sequencer batch do) fall into the same candle
+of every interval, so the market data views fold them into one `Bar` first and add the bar
+to each of the sixteen series once: the same candles as adding the trades one by one.
 """
 
 from __future__ import annotations
@@ -89,6 +93,54 @@ def interval_bounds(interval: str, ts: int) -> tuple[int, int]:
     raise KeyError(interval)
 
 
+class Bar:
+    """Trades of one symbol with one stamp, folded in order (open/high/low/close, sums)."""
+
+    __slots__ = (
+        "close",
+        "count",
+        "first_id",
+        "high",
+        "last_id",
+        "last_qty",
+        "low",
+        "open",
+        "qty",
+        "quote_qty",
+        "taker_buy_qty",
+        "taker_buy_quote_qty",
+        "ts",
+    )
+
+    def __init__(self, trade: PublicTrade) -> None:
+        self.ts = trade.ts
+        self.open = self.high = self.low = self.close = trade.price
+        self.qty = self.last_qty = trade.qty
+        self.quote_qty = trade.quote_qty
+        self.count = 1
+        if trade.buyer_is_maker:
+            self.taker_buy_qty = self.taker_buy_quote_qty = 0
+        else:
+            self.taker_buy_qty, self.taker_buy_quote_qty = trade.qty, trade.quote_qty
+        self.first_id = self.last_id = trade.trade_id
+
+    def add(self, trade: PublicTrade) -> None:
+        """Fold a later trade with the same stamp."""
+        price, qty = trade.price, trade.qty
+        if price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
+        self.close, self.last_qty = price, qty
+        self.qty += qty
+        self.quote_qty += trade.quote_qty
+        self.count += 1
+        if not trade.buyer_is_maker:
+            self.taker_buy_qty += qty
+            self.taker_buy_quote_qty += trade.quote_qty
+        self.last_id = trade.trade_id
+
+
 class _OpenCandle:
     __slots__ = (
         "close",
@@ -114,17 +166,16 @@ class _OpenCandle:
         self.taker_buy_volume = self.taker_buy_quote_volume = 0
         self.first_trade_id = self.last_trade_id = trade_id
 
-    def add(self, trade: PublicTrade) -> None:
-        self.high = max(self.high, trade.price)
-        self.low = min(self.low, trade.price)
-        self.close = trade.price
-        self.volume += trade.qty
-        self.quote_volume += trade.quote_qty
-        self.count += 1
-        if not trade.buyer_is_maker:
-            self.taker_buy_volume += trade.qty
-            self.taker_buy_quote_volume += trade.quote_qty
-        self.last_trade_id = trade.trade_id
+    def add(self, bar: Bar) -> None:
+        self.high = max(self.high, bar.high)
+        self.low = min(self.low, bar.low)
+        self.close = bar.close
+        self.volume += bar.qty
+        self.quote_volume += bar.quote_qty
+        self.count += bar.count
+        self.taker_buy_volume += bar.taker_buy_qty
+        self.taker_buy_quote_volume += bar.taker_buy_quote_qty
+        self.last_trade_id = bar.last_id
 
     def freeze(self) -> Candle:
         return Candle(
@@ -157,15 +208,19 @@ class CandleSeries:
 
     def add(self, trade: PublicTrade) -> Candle | None:
         """Count one trade; return the candle it closed, if it opened a new one."""
+        return self.add_bar(Bar(trade))
+
+    def add_bar(self, bar: Bar) -> Candle | None:
+        """Count a bar of same-stamp trades; return the candle it closed, if any."""
         closed = None
         current = self._open
-        if current is None or trade.ts >= current.next_open:
+        if current is None or bar.ts >= current.next_open:
             if current is not None:
                 closed = current.freeze()
                 self._closed.append(closed)
-            start, next_open = interval_bounds(self.interval, trade.ts)
-            current = self._open = _OpenCandle(start, next_open, trade.price, trade.trade_id)
-        current.add(trade)
+            start, next_open = interval_bounds(self.interval, bar.ts)
+            current = self._open = _OpenCandle(start, next_open, bar.open, bar.first_id)
+        current.add(bar)
         return closed
 
     def current(self) -> Candle | None:

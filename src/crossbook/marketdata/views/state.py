@@ -23,7 +23,7 @@ from typing import Protocol
 
 from crossbook.domain.events import DepthChanged, Event, InstrumentAdded, TradeExecuted
 from crossbook.marketdata.views.book import L2Book
-from crossbook.marketdata.views.candles import INTERVALS, CandleSeries
+from crossbook.marketdata.views.candles import INTERVALS, Bar, CandleSeries
 from crossbook.marketdata.views.streams import (
     AggTrade,
     BookTicker,
@@ -116,27 +116,39 @@ class MarketData:
         trades: list[PublicTrade] = []
         aggs: list[AggTrade] = []
         closed: dict[tuple[str, str], list[Candle]] = {}
+        bars: dict[str, Bar] = {}
+        symbols = self._symbols
         for applied in batch:
             ts = applied.ts
             self.now = max(self.now, ts)
             executed: list[TradeExecuted] = []
             for event in applied.events:
-                if isinstance(event, DepthChanged):
-                    state = self._state(event.symbol)
-                    builder = diffs.get(event.symbol)
+                kind = type(event)
+                if kind is DepthChanged:
+                    assert isinstance(event, DepthChanged)
+                    symbol = event.symbol
+                    builder = diffs.get(symbol)
                     if builder is None:
-                        builder = diffs[event.symbol] = _DiffBuilder(event.update_id)
-                        tops[event.symbol] = _top(state.book)
+                        state = self._state(symbol)
+                        builder = diffs[symbol] = _DiffBuilder(event.update_id)
+                        tops[symbol] = _top(state.book)
+                    else:
+                        state = symbols[symbol]
                     state.book.apply(event)
                     builder.add(event, ts)
-                elif isinstance(event, TradeExecuted):
+                elif kind is TradeExecuted:
+                    assert isinstance(event, TradeExecuted)
                     executed.append(event)
-                    trades.append(self._record(event, ts, closed))
-                elif isinstance(event, InstrumentAdded):
+                    trades.append(self._record(event, ts, bars, closed))
+                elif kind is InstrumentAdded:
+                    assert isinstance(event, InstrumentAdded)
                     self._state(event.instrument.symbol)
-            for agg in aggregate(executed, ts):
-                self._symbols[agg.symbol].tape.add_agg(agg)
-                aggs.append(agg)
+            if executed:
+                for agg in aggregate(executed, ts):
+                    symbols[agg.symbol].tape.add_agg(agg)
+                    aggs.append(agg)
+        for symbol, bar in bars.items():
+            self._fold(symbol, bar, closed)
         return Updates(
             depth=[builder.build(symbol) for symbol, builder in diffs.items()],
             trades=trades,
@@ -144,25 +156,44 @@ class MarketData:
             book_tickers=[
                 self.book_ticker(symbol)
                 for symbol, before in tops.items()
-                if _top(self._symbols[symbol].book) != before
+                if _top(symbols[symbol].book) != before
             ],
             klines=self._klines(closed),
-            tickers=[self.ticker(symbol) for symbol in dict.fromkeys(t.symbol for t in trades)],
+            tickers=[self.ticker(symbol) for symbol in bars],
         )
 
     def _record(
-        self, event: TradeExecuted, ts: int, closed: dict[tuple[str, str], list[Candle]]
+        self,
+        event: TradeExecuted,
+        ts: int,
+        bars: dict[str, Bar],
+        closed: dict[tuple[str, str], list[Candle]],
     ) -> PublicTrade:
-        state = self._state(event.symbol)
+        """Keep the trade on the tape and fold it into its symbol's bar of this stamp."""
+        symbol = event.symbol
+        state = self._state(symbol)
         trade = public_trade(event, ts)
         state.tape.add(trade)
-        state.window.add(trade)
-        for interval, series in state.candles.items():
-            done = series.add(trade)
-            touched = closed.setdefault((event.symbol, interval), [])
-            if done is not None:
-                touched.append(done)
+        bar = bars.get(symbol)
+        if bar is None:
+            bars[symbol] = Bar(trade)
+            for interval in INTERVALS:  # kline updates in first-trade order of symbols
+                closed.setdefault((symbol, interval), [])
+        elif bar.ts == ts:
+            bar.add(trade)
+        else:
+            self._fold(symbol, bar, closed)
+            bars[symbol] = Bar(trade)
         return trade
+
+    def _fold(self, symbol: str, bar: Bar, closed: dict[tuple[str, str], list[Candle]]) -> None:
+        """Count a bar in the symbol's 24 h window and its candles of every interval."""
+        state = self._symbols[symbol]
+        state.window.add_bar(bar)
+        for interval, series in state.candles.items():
+            done = series.add_bar(bar)
+            if done is not None:
+                closed[symbol, interval].append(done)
 
     def _klines(self, closed: dict[tuple[str, str], list[Candle]]) -> list[KlineUpdate]:
         out: list[KlineUpdate] = []

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
-from crossbook.marketdata.views.candles import DAY, SECOND
+from crossbook.marketdata.views.candles import DAY, SECOND, Bar
 from crossbook.marketdata.views.streams import PublicTrade
 
 WINDOW_SECONDS: Final = DAY // SECOND
@@ -70,37 +70,41 @@ class Window:
         self.last = self.last_qty = self.prev_close = 0
 
     def add(self, trade: PublicTrade) -> None:
-        ts, price, qty, trade_id = trade.ts, trade.price, trade.qty, trade.trade_id
+        self.add_bar(Bar(trade))
+
+    def add_bar(self, bar: Bar) -> None:
+        """Count a bar of same-stamp trades (the same as adding them one by one)."""
+        ts, high, low = bar.ts, bar.high, bar.low
         second = ts - ts % SECOND
         seconds = self._seconds
         if seconds and second <= seconds[-1].start:
             bucket = seconds[-1]
             second = bucket.start
         else:
-            bucket = _Second(second, price, trade_id)
+            bucket = _Second(second, bar.open, bar.first_id)
             seconds.append(bucket)
-        bucket.high = max(bucket.high, price)
-        bucket.low = min(bucket.low, price)
-        bucket.close = price
-        bucket.qty += qty
-        bucket.quote += trade.quote_qty
-        bucket.count += 1
-        bucket.last_id = trade_id
-        self.volume += qty
-        self.quote_volume += trade.quote_qty
-        self.count += 1
-        self.last, self.last_qty = price, qty
+        bucket.high = max(bucket.high, high)
+        bucket.low = min(bucket.low, low)
+        bucket.close = bar.close
+        bucket.qty += bar.qty
+        bucket.quote += bar.quote_qty
+        bucket.count += bar.count
+        bucket.last_id = bar.last_id
+        self.volume += bar.qty
+        self.quote_volume += bar.quote_qty
+        self.count += bar.count
+        self.last, self.last_qty = bar.close, bar.last_qty
         # Keep one entry per second at most: an equal or better extreme of the same second
         # already covers this price until that second expires.
         highs, lows = self._highs, self._lows
-        while highs and highs[-1][1] <= price:
+        while highs and highs[-1][1] <= high:
             highs.pop()
         if not highs or highs[-1][0] != second:
-            highs.append((second, price))
-        while lows and lows[-1][1] >= price:
+            highs.append((second, high))
+        while lows and lows[-1][1] >= low:
             lows.pop()
         if not lows or lows[-1][0] != second:
-            lows.append((second, price))
+            lows.append((second, low))
 
     def window_start(self, now: int) -> int:
         return now - now % SECOND - (WINDOW_SECONDS - 1) * SECOND
