@@ -33,6 +33,7 @@ The files are read once before measuring, so every measurement sees a warm page 
 (dropping caches needs root; recovery from a cold disk adds the read time of the journal).
 `records/s` is the journal's records over those seconds (for `snapshot`, all of them, though
 only the tail is applied).
+The measuring process uses the node's garbage-collector thresholds (`crossbook.node.tune_gc`).
 Both recoveries must reach the state hash the build ended with, or the run fails.
 The engine build (plain Python or compiled with mypyc) is recorded; compile the engine into a
 copy of `src/` and put that first on PYTHONPATH to measure the compiled one.
@@ -42,6 +43,7 @@ Writes bench/results/recovery-<utc>.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -63,6 +65,7 @@ from crossbook.journal.core import JOURNAL_DIR, open_store, recover_directory
 from crossbook.journal.file import Durability, open_journal
 from crossbook.journal.recovery import full_replay
 from crossbook.journal.segments import iter_records, scan_journal
+from crossbook.node import GC_THRESHOLDS
 from crossbook.sequencer.ports import SnapshotMeta
 
 ENGINE_BUILD = "mypyc" if (exchange_module.__file__ or "").endswith(".so") else "python"
@@ -210,7 +213,8 @@ def warm(data_dir: Path) -> None:
 
 def measure(kind: str, data_dir: Path) -> dict[str, Any]:
     journal_dir = data_dir / JOURNAL_DIR
-    out: dict[str, Any] = {"kind": kind, "engine_build": ENGINE_BUILD}
+    gc.set_threshold(*GC_THRESHOLDS)  # as `crossbook serve` recovers
+    out: dict[str, Any] = {"kind": kind, "engine_build": ENGINE_BUILD, "gc": GC_THRESHOLDS}
     started = time.perf_counter()
     if kind == "full":
         engine, state = full_replay(journal_dir, Exchange)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import importlib.util
 import json
@@ -246,6 +247,7 @@ async def run_node(settings: NodeSettings) -> int:
     import uvicorn  # noqa: PLC0415 (the server is only needed when serving)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    gc.set_threshold(*GC_THRESHOLDS)  # recovery replays with the serving policy too
     seq_config = settings.config.sequencer
     core = await open_core(
         settings.data_dir, durability=settings.durability,
@@ -264,6 +266,7 @@ async def run_node(settings: NodeSettings) -> int:
             "snapshot_seq": core.recovery.snapshot_seq, "durability": str(core.durability),
         }})
         app = await start_gateway(core, settings, websocket, history)
+        tune_gc()
         await websocket.start()
         await edge.start(core, app.context)
         lag_task = asyncio.get_running_loop().create_task(_watch_loop_lag(app.context.metrics))
@@ -304,6 +307,25 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
+
+
+GC_THRESHOLDS = (100_000, 50, 100)
+"""Young-generation collections every 100,000 net container allocations instead of 700."""
+
+
+def tune_gc() -> None:
+    """Collect once, freeze what start-up built, and collect the young generation rarely.
+
+    A node holds hundreds of thousands of long-lived objects (resting orders, views, books)
+    and allocates a few short-lived ones per command; with CPython's default thresholds the
+    collector rescans survivors over and over (about 15% of a loaded node's CPU, pauses of
+    100 ms and more in the oldest generation). Frozen start-up objects are never scanned
+    again; young objects mostly die before a collection sees them. Cyclic garbage is still
+    collected, just in larger, rarer steps.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def configure_logging(level: str = "INFO") -> None:

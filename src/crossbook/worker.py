@@ -58,7 +58,7 @@ from crossbook.gateway.limits import LimitConfig, RateLimiter
 from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.views import GatewayViews
 from crossbook.marketdata.views import MarketData
-from crossbook.node import configure_logging, registrars
+from crossbook.node import configure_logging, registrars, tune_gc
 from crossbook.protocol.binary_messages import (
     Amend,
     Cancel,
@@ -208,6 +208,7 @@ async def run_worker(data_dir: Path, key: str, secret: str, fd: int, limits: Lim
         info={"version": __version__, "role": "gateway worker"},
     )
     app = build_app(context, registrars())
+    tune_gc()
     sock = socket.socket(fileno=fd)
     server = uvicorn.Server(uvicorn.Config(
         app, loop="none", http="httptools", lifespan="off", access_log=False, log_config=None,
