@@ -139,8 +139,11 @@ class HistoryReader:
             )  # fmt: skip
             return [_candle(c, c.open_ts, c.open_ts + length) for c in found]
         # calendar intervals (1w, 1M) start on day boundaries: merge day candles into them
-        if start is not None:
-            start = interval_bounds(interval, start)[0]
+        if start is not None:  # the first candle opening at or after `start`
+            opens, next_open = interval_bounds(interval, start)
+            start = start if opens == start else next_open
+        if end is not None:  # the candle opening at or before `end`, whole
+            end_excl = interval_bounds(interval, end)[1]
         days = await queries.candles(
             self.store, symbol, DAY, start=start, end=end_excl,
             limit=min(queries.MAX_LIMIT, limit * (7 if interval == "1w" else 31)),
