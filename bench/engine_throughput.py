@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crossbook.domain import commands as cmd
 from crossbook.domain.enums import OrderType, Side
 from crossbook.engine import exchange as exchange_module
-from crossbook.engine.book import Book
+from crossbook.engine.book import Book, Reporter
 from crossbook.engine.exchange import Exchange
 from crossbook.engine.order import Order
 from workload import Workload, engine_mix
@@ -65,10 +65,6 @@ def latencies_exchange(w: Workload) -> list[int]:
     return out
 
 
-def _noop(kind: int, maker: Order, price: int, lots: int) -> None:
-    pass
-
-
 def core_ops(w: Workload) -> list[tuple[int, object]]:
     """The workload as bare book operations: (0, Order) place, (1, order_id) cancel."""
     ops: list[tuple[int, object]] = []
@@ -96,12 +92,13 @@ def run_core(w: Workload, ops: list[tuple[int, object]]) -> float:
         else:
             prepared.append((1, payload))
     limit = OrderType.LIMIT
+    noop = Reporter()  # ignores the steps
     t0 = time.perf_counter()
     for kind, payload in prepared:
         if kind == 0:
             o: Order = payload  # type: ignore[assignment]
             book = books[o.symbol]
-            book.match(o, o.price if o.type is limit else 0, -1, -1, 0, 1, _noop)
+            book.match(o, o.price if o.type is limit else 0, -1, -1, 0, 1, noop)
             if o.type is limit and o.filled < o.qty:
                 book.insert(o)
                 resting[o.order_id] = o

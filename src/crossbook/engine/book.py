@@ -6,9 +6,10 @@ bisect, O(log L) search plus a memmove; everything at an existing price is O(1).
 
 Matching (`match`) walks the opposite side best price first and each level in FIFO order.
 Trades happen at the resting order's price. It only moves quantities and queue positions and
-reports each step, as it happens, to a callback `report(kind, maker, price, lots)`; the
-exchange settles balances and writes events there. Self-trade prevention is decided by the
-taker's mode (see `StpMode`).
+reports each step, as it happens, to a `Reporter`'s `on_match(kind, maker, price, lots)`;
+the exchange is that reporter and settles balances and writes events there (a method of a
+class rather than a callable, so that mypyc calls it directly). Self-trade prevention is
+decided by the taker's mode (see `StpMode`).
 
 Known limitation: price levels are Python objects in dicts, so a book with hundreds of
 thousands of distinct prices pays the memmove on level creation; real books are far smaller.
@@ -17,7 +18,6 @@ thousands of distinct prices pays the memmove on level creation; real books are 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Callable
 
 from crossbook.domain.enums import Side, StpMode
 from crossbook.engine.level import Level
@@ -38,7 +38,6 @@ STOP_BUDGET = 2
 """The taker cannot afford another lot at the next price."""
 
 BUY = Side.BUY
-Report = Callable[[int, Order, int, int], None]
 _UNLIMITED = 1 << 62
 
 
@@ -47,6 +46,13 @@ def fee_of(notional: int, bps: int) -> int:
     if bps >= 0:
         return notional * bps // 10000
     return -(notional * -bps // 10000)
+
+
+class Reporter:
+    """Receives each step of `Book.match` as it happens; this base ignores them."""
+
+    def on_match(self, kind: int, maker: Order, price: int, lots: int) -> None:
+        """One step: `kind` is FILL, STP_EXPIRE_MAKER or STP_DECREMENT (see above)."""
 
 
 class Book:
@@ -86,8 +92,14 @@ class Book:
             insort(prices, price)
         remaining = order.qty - order.filled
         visible = order.visible_qty
-        order.shown = visible if 0 < visible < remaining else remaining
-        level.append(order)
+        shown = visible if 0 < visible < remaining else remaining
+        order.shown = shown
+        # `Level.append`, inlined
+        order.live = True
+        level.queue.append(order)
+        level.qty += shown
+        level.hidden += remaining - shown
+        level.count += 1
         dirty.add(price)
 
     def remove(self, order: Order) -> None:
@@ -120,7 +132,7 @@ class Book:
         cash_cap: int,
         fee_bps: int,
         notional_units: int,
-        report: Report,
+        reporter: Reporter,
     ) -> int:
         """Match `taker` against the opposite side up to `limit` (0: no limit).
 
@@ -159,7 +171,7 @@ class Book:
                     stop = STOP_BUDGET
                     break
                 if stp and maker.account == account:
-                    rem, stop = self._prevent_self_trade(taker, maker, level, rem, report)
+                    rem, stop = self._prevent_self_trade(taker, maker, level, rem, reporter)
                     if stop or not rem:
                         stop = stop or STOP_STP_TAKER
                         break
@@ -186,7 +198,7 @@ class Book:
                     else:
                         maker.live = False
                         level.count -= 1
-                report(FILL, maker, best, lots)
+                reporter.on_match(FILL, maker, best, lots)
                 if not rem:
                     break
             if not level.count:
@@ -200,7 +212,7 @@ class Book:
         return stop
 
     def _prevent_self_trade(
-        self, taker: Order, maker: Order, level: Level, rem: int, report: Report
+        self, taker: Order, maker: Order, level: Level, rem: int, reporter: Reporter
     ) -> tuple[int, int]:
         stp = taker.stp
         if stp is StpMode.EXPIRE_TAKER:
@@ -211,7 +223,7 @@ class Book:
         (self.dirty_bids if maker.side is Side.BUY else self.dirty_asks).add(level.price)
         if stp is StpMode.EXPIRE_MAKER or stp is StpMode.EXPIRE_BOTH:
             level.remove(maker)
-            report(STP_EXPIRE_MAKER, maker, 0, 0)
+            reporter.on_match(STP_EXPIRE_MAKER, maker, 0, 0)
             return rem, STOP_STP_TAKER if stp is StpMode.EXPIRE_BOTH else 0
         # DECREMENT: both shrink by the smaller remainder (a quote-sized taker expired above)
         lots = min(rem, maker.qty - maker.filled)
@@ -221,7 +233,7 @@ class Book:
             maker.qty -= lots
         else:
             _shrink(level, maker, lots)
-        report(STP_DECREMENT, maker, 0, lots)
+        reporter.on_match(STP_DECREMENT, maker, 0, lots)
         return rem - lots, 0
 
     # -- pre-trade questions (no mutation) --------------------------------------------------
@@ -308,18 +320,17 @@ class Book:
 
     def take_changes(self) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
         """The levels changed since the last call, as absolute (price, qty, count); resets."""
+        bids, asks = self.dirty_bids, self.dirty_asks
         return (
-            _changes(self.dirty_bids, self.bids, True),
-            _changes(self.dirty_asks, self.asks, False),
+            _changes(bids, self.bids, True) if bids else [],
+            _changes(asks, self.asks, False) if asks else [],
         )
 
 
 def _changes(
     dirty: set[int], levels: dict[int, Level], descending: bool
 ) -> list[tuple[int, int, int]]:
-    # most commands touch one price: skip the sort and the comprehension's frame for it
-    if not dirty:
-        return []
+    # most commands touch one price: skip the sort for it
     if len(dirty) == 1:
         price = dirty.pop()
         level = levels.get(price)

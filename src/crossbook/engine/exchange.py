@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -61,39 +61,99 @@ from crossbook.domain.rejects import Reject
 from crossbook.engine import invariants, snapshot
 from crossbook.engine.access import ApiKey, check_create
 from crossbook.engine.accounts import MAX_BALANCE, Account, Balance, hold_fee, valid_fees
-from crossbook.engine.book import FILL, STOP_BUDGET, STOP_STP_TAKER, STP_EXPIRE_MAKER, Book
-from crossbook.engine.lifecycle import InvariantError, Step, advance
+from crossbook.engine.book import (
+    FILL,
+    STOP_BUDGET,
+    STOP_STP_TAKER,
+    STP_EXPIRE_MAKER,
+    Book,
+    Reporter,
+)
+from crossbook.engine.lifecycle import TRANSITIONS, InvariantError, Step, advance
 from crossbook.engine.order import Order, OrderView
 from crossbook.engine.stops import StopBook, would_trigger
-from crossbook.engine.validation import check_order, check_price, check_qty
+from crossbook.engine.validation import CLIENT_ORDER_ID, check_order, check_price, check_qty
 
 __all__ = ["Exchange", "InvariantError"]
 
 # Enum members read through their class cost ~0.1 us each on CPython 3.11; the hot path
-# compares against these module constants instead (same objects, `is` still holds).
-BUY, SELL = Side.BUY, Side.SELL
-LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET
-GTC, GTD, FOK = TimeInForce.GTC, TimeInForce.GTD, TimeInForce.FOK
-PARTIALLY_FILLED, FILLED = OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
-_OPEN_MAX = int(OrderStatus.PARTIALLY_FILLED)
-CANCEL, EXPIRE, EXPIRE_IN_MATCH = Step.CANCEL, Step.EXPIRE, Step.EXPIRE_IN_MATCH
-_EXPIRE = cmd.ExpireOrders()
-_FIRST_STOP = int(OrderType.STOP_LOSS)
-_IS_MARKET = [False] * 8
-for _t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
-    _IS_MARKET[_t] = True
+# compares against these module constants instead (same objects, `is` still holds). `Final`
+# lets mypyc keep them in C statics instead of looking them up in the module's dict.
+BUY: Final = Side.BUY
+SELL: Final = Side.SELL
+LIMIT: Final = OrderType.LIMIT
+MARKET: Final = OrderType.MARKET
+GTC: Final = TimeInForce.GTC
+GTD: Final = TimeInForce.GTD
+FOK: Final = TimeInForce.FOK
+NEW: Final = OrderStatus.NEW
+PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
+FILLED: Final = OrderStatus.FILLED
+CANCEL: Final = Step.CANCEL
+EXPIRE: Final = Step.EXPIRE
+EXPIRE_IN_MATCH: Final = Step.EXPIRE_IN_MATCH
+_OPEN_MAX: Final = 2  # OrderStatus.PARTIALLY_FILLED
+_FIRST_STOP: Final = 3  # OrderType.STOP_LOSS
+_EXPIRE: Final = cmd.ExpireOrders()
+_IS_MARKET: Final = [
+    t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT) for t in range(8)
+]
+_LIMIT_TYPES: Final = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+_RESTING_TIF: Final = (TimeInForce.GTC, TimeInForce.GTD)
+_CLOSED_BY: Final = {step: TRANSITIONS[NEW, step] for step in (CANCEL, EXPIRE, EXPIRE_IN_MATCH)}
 
-_LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
-_RESTING_TIF = (TimeInForce.GTC, TimeInForce.GTD)
+
+class Market:
+    """One symbol's hot-path index: its book, its stops and its instrument's numbers.
+
+    The numbers are copied out of the (frozen) instrument as plain ints and strings, so the
+    order path reads native attributes instead of struct fields.
+    """
+
+    __slots__ = (
+        "base",
+        "book",
+        "inst",
+        "lot_units",
+        "max_price",
+        "max_qty",
+        "min_notional",
+        "min_price",
+        "min_qty",
+        "notional_units",
+        "quote",
+        "stops",
+        "symbol",
+    )
+
+    def __init__(self, inst: Instrument, book: Book, stops: StopBook) -> None:
+        self.symbol: str = inst.symbol
+        self.inst = inst
+        self.book = book
+        self.stops = stops
+        self.base: str = inst.base
+        self.quote: str = inst.quote
+        self.lot_units: int = inst.lot_units
+        self.notional_units: int = inst.notional_units
+        self.min_price: int = inst.min_price
+        self.max_price: int = inst.max_price
+        self.min_qty: int = inst.min_qty
+        self.max_qty: int = inst.max_qty
+        self.min_notional: int = inst.min_notional
 
 
-class Exchange:
-    """The venue's whole state and the only function that changes it, `apply`."""
+class Exchange(Reporter):
+    """The venue's whole state and the only function that changes it, `apply`.
+
+    (`on_match` is the matching walk's report back, called only from inside `apply`.)
+    """
 
     def __init__(self) -> None:
         self.assets_: dict[str, Asset] = {}
         self.instruments_: dict[str, Instrument] = {}
         self.books: dict[str, Book] = {}
+        self.markets: dict[str, Market] = {}
+        """Built on first use from `instruments_`, `books` and `stops` (so also after restore)."""
         self.stops: dict[str, StopBook] = {}
         self.halted: set[str] = set()
         self.accounts_: dict[int, Account] = {}
@@ -112,14 +172,14 @@ class Exchange:
         self._events: list[ev.Event] = []
         self._touched: dict[Balance, None] = {}
         self._dirty: dict[str, Book] = {}
-        # the taker being matched, for `_on_match`
+        # the taker being matched, for `on_match`
         self._taker = Order(
             0, 0, "", BUY, OrderType.LIMIT, 0, 0, TimeInForce.GTC, 0, 0, 0, False, 0,
             StpMode.NONE, "",
         )
         self._taker_acct = Account(0, 0, 0)
         self._taker_bps = 0
-        self._inst = Instrument("", "", "", "1", "1", 0, 0, 1, 1)
+        self._market = Market(Instrument("", "", "", "1", "1", 0, 0, 1, 1), Book(""), StopBook())
         self._handlers: dict[type, Callable[[Any, int], None]] = {
             cmd.PlaceOrder: self._place,
             cmd.CancelOrder: self._cancel,
@@ -183,19 +243,43 @@ class Exchange:
 
     # -- placing ---------------------------------------------------------------------------
 
+    def _market_of(self, symbol: str) -> Market | None:
+        market = self.markets.get(symbol)
+        if market is None:
+            inst = self.instruments_.get(symbol)
+            if inst is None:
+                return None
+            market = Market(inst, self.books[symbol], self.stops[symbol])
+            self.markets[symbol] = market
+        return market
+
     def _place(self, c: PlaceOrder, ts: int) -> None:
+        # each field read once: a struct field is a generic attribute lookup under mypyc
         symbol, account, cid = c.symbol, c.account, c.client_order_id
-        inst = self.instruments_.get(symbol)
+        typ, side, price, qty, tif = c.type, c.side, c.price, c.qty, c.tif
+        quote_qty, stop_price, expire_ts = c.quote_qty, c.stop_price, c.expire_ts
+        post_only, visible_qty, stp = c.post_only, c.visible_qty, c.stp
+        market = self.markets.get(symbol) or self._market_of(symbol)
         acct = self.accounts_.get(account)
-        if inst is None:
+        if market is None:
             return self._reject(account, symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol", cid)
         if acct is None:
             return self._reject(account, symbol, Reject.UNKNOWN_ACCOUNT, "unknown account", cid)
         if symbol in self.halted:
             return self._reject(account, symbol, Reject.SYMBOL_HALTED, "trading halted", cid)
-        problem = check_order(c, inst, ts)
-        if problem:
-            return self._reject(account, symbol, problem[0], problem[1], cid)
+        # the plain GTC limit order (most orders) passes `check_order` when it is on the grid
+        if not (
+            typ is LIMIT
+            and tif is GTC
+            and not (quote_qty or stop_price or expire_ts or post_only or visible_qty)
+            and market.min_price <= price <= market.max_price
+            and market.min_qty <= qty <= market.max_qty
+            and price * qty * market.notional_units >= market.min_notional
+            and (not cid or CLIENT_ORDER_ID.fullmatch(cid))
+        ):
+            problem = check_order(c, market.inst, ts)
+            if problem:
+                return self._reject(account, symbol, problem[0], problem[1], cid)
         if cid:
             existing = self.client_ids.get((account, cid))
             if existing is not None:
@@ -206,37 +290,36 @@ class Exchange:
         expiries = self.expiries
         if expiries and expiries[0][0] <= ts:
             self._expire_due(_EXPIRE, ts)
-        book = self.books[symbol]
-        typ, side, price, qty, tif = c.type, c.side, c.price, c.qty, c.tif
+        book = market.book
         if typ >= _FIRST_STOP:
             last = self.last_prices.get(symbol)
-            if last is not None and would_trigger(side, typ, c.stop_price, last):
+            if last is not None and would_trigger(side, typ, stop_price, last):
                 return self._reject(
                     account, symbol, Reject.STOP_WOULD_TRIGGER_IMMEDIATELY,
                     "the stop price is already reached", cid,
                 )
         elif typ is MARKET and not book.has_liquidity(side):
             return self._reject(account, symbol, Reject.NO_LIQUIDITY, "no liquidity", cid)
-        elif c.post_only and book.crosses(side, price):
+        elif post_only and book.crosses(side, price):
             return self._reject(
                 account, symbol, Reject.POST_ONLY_WOULD_TAKE, "post-only order would take", cid
             )
         order_id = self.next_order_id
         order = Order(
-            order_id, account, symbol, side, typ, qty, price, tif, c.quote_qty,
-            c.stop_price, c.expire_ts, c.post_only, c.visible_qty, c.stp, cid,
+            order_id, account, symbol, side, typ, qty, price, tif, quote_qty,
+            stop_price, expire_ts, post_only, visible_qty, stp, cid,
         )
         if typ is not LIMIT:
-            hold_asset, hold, order.hold_bps = self._hold_for(order, inst, acct, book)
+            hold_asset, hold, order.hold_bps = self._hold_for(order, market.inst, acct, book)
         elif side is BUY:  # the common limit order: `_hold_for` inlined
             taker = acct.taker_bps if acct.taker_bps > 0 else 0
             worst = acct.maker_bps if acct.maker_bps > taker else taker
-            notional = price * qty * inst.notional_units
-            hold_asset = inst.quote
+            notional = price * qty * market.notional_units
+            hold_asset = market.quote
             hold = notional - (-notional * worst // 10000) if worst > 0 else notional
             order.hold_bps = worst
         else:
-            hold_asset, hold = inst.base, qty * inst.lot_units
+            hold_asset, hold = market.base, qty * market.lot_units
         bal = acct.balances.get(hold_asset)
         if bal is None or bal.free < hold:
             return self._reject(
@@ -258,23 +341,23 @@ class Exchange:
         if cid:
             self.client_ids[account, cid] = order_id
         if tif is GTD:
-            heappush(expiries, (c.expire_ts, order_id))
+            heappush(expiries, (expire_ts, order_id))
         working = typ < _FIRST_STOP
         self._events.append(
             OrderAccepted(
                 order_id, account, symbol, side, typ, qty, price, tif,
-                c.quote_qty, c.stop_price, c.expire_ts, c.post_only, c.visible_qty, c.stp, cid,
+                quote_qty, stop_price, expire_ts, post_only, visible_qty, stp, cid,
                 working,
             )
         )
         if working:
-            self._execute(order, inst, book, acct)
-            stops = self.stops[symbol]
+            self._execute(order, market, acct)
+            stops = market.stops
             if stops.above or stops.below:
-                self._run_stops(symbol, inst, book)
+                self._run_stops(market)
         else:
             order.working = False
-            self.stops[symbol].add(order_id, side, typ, order.stop_price)
+            market.stops.add(order_id, side, typ, stop_price)
         return None
 
     def _hold_for(
@@ -298,8 +381,9 @@ class Exchange:
             notional = inst.notional(order.stop_price, order.qty)
         return inst.quote, notional + hold_fee(notional, taker), taker
 
-    def _execute(self, order: Order, inst: Instrument, book: Book, acct: Account) -> None:
+    def _execute(self, order: Order, where: Market, acct: Account) -> None:
         """Match a working order as taker, then rest or expire what is left."""
+        book = where.book
         market = _IS_MARKET[order.type]
         buy = order.side is BUY
         self._dirty[order.symbol] = book
@@ -316,10 +400,10 @@ class Exchange:
             quote_cap = order.quote_qty if order.quote_qty else -1
             cash_cap = order.locked if buy and market and not order.quote_qty else -1
             self._taker, self._taker_acct, self._taker_bps = order, acct, taker_bps
-            self._inst = inst
+            self._market = where
             stop = book.match(
                 order, 0 if market else order.price, quote_cap, cash_cap, taker_bps,
-                inst.notional_units, self._on_match,
+                where.notional_units, self,
             )
             if not order.status <= _OPEN_MAX:
                 return
@@ -335,20 +419,20 @@ class Exchange:
                 reason = CloseReason.INSUFFICIENT_FUNDS
             self._close(order, EXPIRE, reason)
 
-    def _on_match(self, kind: int, maker: Order, price: int, lots: int) -> None:
+    def on_match(self, kind: int, maker: Order, price: int, lots: int) -> None:
         """One matching step reported by the book: settle it and write its events."""
-        taker, taker_acct, inst = self._taker, self._taker_acct, self._inst
+        taker, taker_acct, market = self._taker, self._taker_acct, self._market
         maker_acct = self.accounts_[maker.account]
         if kind != FILL:
             if kind == STP_EXPIRE_MAKER:
                 self._close(maker, EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
             else:
-                self._decremented(maker, maker_acct, inst, maker=True)
-                self._decremented(taker, taker_acct, inst, maker=False)
+                self._decremented(maker, maker_acct, market, maker=True)
+                self._decremented(taker, taker_acct, market, maker=False)
             return
-        base, quote = inst.base, inst.quote
-        notional = price * lots * inst.notional_units
-        base_units = lots * inst.lot_units
+        base, quote, notional_units = market.base, market.quote, market.notional_units
+        notional = price * lots * notional_units
+        base_units = lots * market.lot_units
         taker_buys = taker.side is BUY
         maker_bps = maker_acct.maker_bps
         if not taker_buys and maker_bps > maker.hold_bps:
@@ -388,7 +472,7 @@ class Exchange:
         if taker.qty:
             taker_done = taker.filled == taker.qty
         else:  # sized by quote: spent once the rest buys no lot even at this (best) price
-            taker_done = taker.quote_qty - taker.quote_spent < price * inst.notional_units
+            taker_done = taker.quote_qty - taker.quote_spent < price * notional_units
         # the lifecycle table's fill rows, inlined: only an open order trades
         if maker.status > _OPEN_MAX or taker.status > _OPEN_MAX:
             raise InvariantError("Invariant: a closed order traded")
@@ -396,7 +480,7 @@ class Exchange:
         taker.status = FILLED if taker_done else PARTIALLY_FILLED
         trade_id = self.next_trade_id
         self.next_trade_id = trade_id + 1
-        symbol = inst.symbol
+        symbol = market.symbol
         self.last_prices[symbol] = price
         self._events.append(
             TradeExecuted(
@@ -410,13 +494,13 @@ class Exchange:
         if maker_done:
             self._finish(maker, maker_acct)
         elif not taker_buys:
-            self._release_excess(maker, maker_acct, inst)
+            self._release_excess(maker, maker_acct, market)
         if taker_done:
             self._finish(taker, taker_acct)
         elif taker_buys and not _IS_MARKET[taker.type]:
-            self._release_excess(taker, taker_acct, inst)
+            self._release_excess(taker, taker_acct, market)
 
-    def _decremented(self, order: Order, acct: Account, inst: Instrument, maker: bool) -> None:
+    def _decremented(self, order: Order, acct: Account, market: Market, maker: bool) -> None:
         """After self-trade prevention shrank an order: close a spent maker, else release.
 
         A spent taker is closed by `_execute` when matching reports it stopped.
@@ -425,23 +509,23 @@ class Exchange:
             if maker:
                 self._close(order, EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
             return
-        self._release_excess(order, acct, inst)
+        self._release_excess(order, acct, market)
         self._amended(order, kept_priority=True)
 
-    def _need(self, order: Order, inst: Instrument) -> int:
+    def _need(self, order: Order, market: Market) -> int:
         """The hold an open order still needs for what remains of it."""
         remaining = order.qty - order.filled
         if order.side is SELL:
-            return remaining * inst.lot_units
+            return remaining * market.lot_units
         if order.type in _LIMIT_TYPES:
-            notional = order.price * remaining * inst.notional_units
+            notional = order.price * remaining * market.notional_units
             return notional + hold_fee(notional, order.hold_bps)
         return order.locked
 
-    def _release_excess(self, order: Order, acct: Account, inst: Instrument) -> None:
-        excess = order.locked - self._need(order, inst)
+    def _release_excess(self, order: Order, acct: Account, market: Market) -> None:
+        excess = order.locked - self._need(order, market)
         if excess > 0:
-            bal = acct.balances[inst.quote if order.side is BUY else inst.base]
+            bal = acct.balances[market.quote if order.side is BUY else market.base]
             bal.free += excess
             bal.locked -= excess
             order.locked -= excess
@@ -452,8 +536,10 @@ class Exchange:
     def _finish(self, order: Order, acct: Account) -> None:
         """Forget a closed order of `acct`: release what it still holds, drop it from indexes."""
         if order.locked:
-            inst = self.instruments_[order.symbol]
-            bal = acct.balances[inst.quote if order.side is BUY else inst.base]
+            market = self.markets.get(order.symbol) or self._market_of(order.symbol)
+            if market is None:
+                raise InvariantError(f"Invariant: order {order.order_id} of an unknown symbol")
+            bal = acct.balances[market.quote if order.side is BUY else market.base]
             bal.free += order.locked
             bal.locked -= order.locked
             order.locked = 0
@@ -473,7 +559,10 @@ class Exchange:
             self._dirty[symbol] = book
         elif not order.working:
             self.stops[symbol].discard(order.order_id, order.side, order.type, order.stop_price)
-        order.status = status = advance(order.status, step)
+        # the lifecycle table's close rows, inlined for open orders (`advance` raises otherwise)
+        status = order.status
+        status = _CLOSED_BY[step] if status <= _OPEN_MAX else advance(status, step)
+        order.status = status
         self._finish(order, self.accounts_[order.account])
         event = OrderCanceled if step is CANCEL else OrderExpired
         self._events.append(
@@ -483,9 +572,9 @@ class Exchange:
             )
         )
 
-    def _run_stops(self, symbol: str, inst: Instrument, book: Book) -> None:
+    def _run_stops(self, market: Market) -> None:
         """Trigger waiting stops at the last price, one at a time, until none triggers."""
-        stops = self.stops[symbol]
+        symbol, book, stops = market.symbol, market.book, market.stops
         while stops.above or stops.below:
             last = self.last_prices.get(symbol)
             if last is None:
@@ -504,7 +593,7 @@ class Exchange:
             if _IS_MARKET[order.type] and not book.has_liquidity(order.side):
                 self._close(order, EXPIRE, CloseReason.NO_LIQUIDITY)
             else:
-                self._execute(order, inst, book, self.accounts_[order.account])
+                self._execute(order, market, self.accounts_[order.account])
 
     # -- cancel, amend, expire -------------------------------------------------------------
 
@@ -542,9 +631,16 @@ class Exchange:
         return order
 
     def _cancel(self, c: CancelOrder, ts: int) -> None:
-        order = self._find(c.account, c.symbol, c.order_id, c.client_order_id)
-        if order is not None:
-            self._close(order, CANCEL, CloseReason.USER)
+        # the caller's own open order, found directly: `_find`'s checks would all pass
+        order_id, account = c.order_id, c.account
+        if not order_id and c.client_order_id:
+            order_id = self.client_ids.get((account, c.client_order_id), 0)
+        order = self.orders.get(order_id)
+        if order is None or order.account != account or order.symbol != c.symbol:
+            order = self._find(account, c.symbol, c.order_id, c.client_order_id)
+            if order is None:
+                return
+        self._close(order, CANCEL, CloseReason.USER)
 
     def _cancel_all(self, c: cmd.CancelAllOrders, ts: int) -> None:
         acct = self.accounts_.get(c.account)
@@ -580,13 +676,15 @@ class Exchange:
         if order is None:
             return None
         cid, symbol, order_id = order.client_order_id, order.symbol, order.order_id
-        inst = self.instruments_[symbol]
+        market = self._market_of(symbol)
+        if market is None:
+            raise InvariantError(f"Invariant: order {order_id} of an unknown symbol")
         new_qty = c.qty or order.qty
         new_price = c.price or order.price
-        problem = self._amend_problem(order, inst, new_qty, new_price)
+        problem = self._amend_problem(order, market.inst, new_qty, new_price)
         if problem:
             return self._reject(c.account, symbol, problem[0], problem[1], cid, order_id)
-        book = self.books[symbol]
+        book = market.book
         acct = self.accounts_[order.account]
         if self.expiries and self.expiries[0][0] <= ts:
             self._expire_due(_EXPIRE, ts)
@@ -595,7 +693,7 @@ class Exchange:
         if new_price == order.price and new_qty < order.qty:
             book.reduce(order, order.qty - new_qty)
             self._dirty[symbol] = book
-            self._release_excess(order, acct, inst)
+            self._release_excess(order, acct, market)
             self._amended(order, kept_priority=True)
             return None
         # cancel-replace: a fresh record takes the old one's identity and loses priority
@@ -607,8 +705,8 @@ class Exchange:
         replacement.filled = order.filled
         replacement.status = order.status
         replacement.hold_bps = order.hold_bps
-        replacement.locked = self._need(replacement, inst)
-        bal = acct.balances[inst.quote if order.side is BUY else inst.base]
+        replacement.locked = self._need(replacement, market)
+        bal = acct.balances[market.quote if order.side is BUY else market.base]
         if bal.free + order.locked < replacement.locked:
             return self._reject(
                 c.account, symbol, Reject.INSUFFICIENT_FUNDS,
@@ -627,8 +725,8 @@ class Exchange:
         self.orders[order_id] = replacement
         acct.open_orders[order_id] = replacement
         self._amended(replacement, kept_priority=False)
-        self._execute(replacement, inst, book, acct)
-        self._run_stops(symbol, inst, book)
+        self._execute(replacement, market, acct)
+        self._run_stops(market)
         return None
 
     def _amended(self, order: Order, kept_priority: bool) -> None:

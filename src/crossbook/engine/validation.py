@@ -1,7 +1,8 @@
 """Stateless checks of a PlaceOrder against its instrument: shape, grid and bounds.
 
 Returns `None` when the order is well formed, else `(Reject, message)`. Checks that need the
-book or balances (funds, post-only, FOK, liquidity, stop trigger) live in the exchange.
+book or balances (funds, post-only, FOK, liquidity, stop trigger) live in the exchange, which
+also passes the plain GTC limit order on the grid without calling `check_order`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ _LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFI
 _FIRST_STOP = int(OrderType.STOP_LOSS)
 _MAX_AMOUNT = 2**62
 _GTD, _IOC, _FOK = TimeInForce.GTD, TimeInForce.IOC, TimeInForce.FOK
-_GTC, _LIMIT = TimeInForce.GTC, OrderType.LIMIT
 
 
 def check_client_order_id(client_order_id: str) -> Problem:
@@ -46,20 +46,6 @@ def check_qty(inst: Instrument, qty: int) -> Problem:
 
 
 def check_order(c: PlaceOrder, inst: Instrument, ts: int) -> Problem:
-    if (
-        c.type is _LIMIT
-        and c.tif is _GTC
-        and not (c.quote_qty or c.stop_price or c.expire_ts or c.post_only or c.visible_qty)
-    ):
-        # the common plain GTC limit order: only its grid, bounds and client id can be wrong
-        price, qty = c.price, c.qty
-        if (
-            inst.min_price <= price <= inst.max_price
-            and inst.min_qty <= qty <= inst.max_qty
-            and price * qty * inst.notional_units >= inst.min_notional
-            and (not c.client_order_id or CLIENT_ORDER_ID.fullmatch(c.client_order_id))
-        ):
-            return None
     problem = check_client_order_id(c.client_order_id)
     if problem:
         return problem
