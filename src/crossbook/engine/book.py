@@ -18,6 +18,7 @@ thousands of distinct prices pays the memmove on level creation; real books are 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from typing import Final
 
 from crossbook.domain.enums import Side, StpMode
 from crossbook.engine.level import Level
@@ -37,7 +38,7 @@ STOP_STP_TAKER = 1
 STOP_BUDGET = 2
 """The taker cannot afford another lot at the next price."""
 
-BUY = Side.BUY
+BUY: Final = Side.BUY
 _UNLIMITED = 1 << 62
 
 
@@ -220,7 +221,7 @@ class Book:
         if stp is StpMode.DECREMENT and not taker.qty:
             return rem, STOP_STP_TAKER
         # from here the maker's level changes
-        (self.dirty_bids if maker.side is Side.BUY else self.dirty_asks).add(level.price)
+        (self.dirty_bids if maker.side is BUY else self.dirty_asks).add(level.price)
         if stp is StpMode.EXPIRE_MAKER or stp is StpMode.EXPIRE_BOTH:
             level.remove(maker)
             reporter.on_match(STP_EXPIRE_MAKER, maker, 0, 0)

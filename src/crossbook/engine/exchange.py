@@ -92,6 +92,13 @@ FILLED: Final = OrderStatus.FILLED
 CANCEL: Final = Step.CANCEL
 EXPIRE: Final = Step.EXPIRE
 EXPIRE_IN_MATCH: Final = Step.EXPIRE_IN_MATCH
+USER: Final = CloseReason.USER
+CANCEL_ALL: Final = CloseReason.CANCEL_ALL
+GTD_EXPIRED: Final = CloseReason.GTD_EXPIRED
+IOC_REMAINDER: Final = CloseReason.IOC_REMAINDER
+NO_LIQUIDITY: Final = CloseReason.NO_LIQUIDITY
+INSUFFICIENT_FUNDS: Final = CloseReason.INSUFFICIENT_FUNDS
+SELF_TRADE: Final = CloseReason.SELF_TRADE
 _OPEN_MAX: Final = 2  # OrderStatus.PARTIALLY_FILLED
 _FIRST_STOP: Final = 3  # OrderType.STOP_LOSS
 _EXPIRE: Final = cmd.ExpireOrders()
@@ -410,13 +417,13 @@ class Exchange(Reporter):
         else:  # a limit order that takes nothing: most orders, so skip the walk's setup
             stop = 0
         if stop == STOP_STP_TAKER:
-            self._close(order, EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
+            self._close(order, EXPIRE_IN_MATCH, SELF_TRADE)
         elif not market and order.tif in _RESTING_TIF:
             book.insert(order)
         else:
-            reason = CloseReason.IOC_REMAINDER if not market else CloseReason.NO_LIQUIDITY
+            reason = IOC_REMAINDER if not market else NO_LIQUIDITY
             if stop == STOP_BUDGET:
-                reason = CloseReason.INSUFFICIENT_FUNDS
+                reason = INSUFFICIENT_FUNDS
             self._close(order, EXPIRE, reason)
 
     def on_match(self, kind: int, maker: Order, price: int, lots: int) -> None:
@@ -425,7 +432,7 @@ class Exchange(Reporter):
         maker_acct = self.accounts_[maker.account]
         if kind != FILL:
             if kind == STP_EXPIRE_MAKER:
-                self._close(maker, EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
+                self._close(maker, EXPIRE_IN_MATCH, SELF_TRADE)
             else:
                 self._decremented(maker, maker_acct, market, maker=True)
                 self._decremented(taker, taker_acct, market, maker=False)
@@ -507,7 +514,7 @@ class Exchange(Reporter):
         """
         if order.qty == order.filled:
             if maker:
-                self._close(order, EXPIRE_IN_MATCH, CloseReason.SELF_TRADE)
+                self._close(order, EXPIRE_IN_MATCH, SELF_TRADE)
             return
         self._release_excess(order, acct, market)
         self._amended(order, kept_priority=True)
@@ -591,7 +598,7 @@ class Exchange(Reporter):
                 )
             )
             if _IS_MARKET[order.type] and not book.has_liquidity(order.side):
-                self._close(order, EXPIRE, CloseReason.NO_LIQUIDITY)
+                self._close(order, EXPIRE, NO_LIQUIDITY)
             else:
                 self._execute(order, market, self.accounts_[order.account])
 
@@ -640,7 +647,7 @@ class Exchange(Reporter):
             order = self._find(account, c.symbol, c.order_id, c.client_order_id)
             if order is None:
                 return
-        self._close(order, CANCEL, CloseReason.USER)
+        self._close(order, CANCEL, USER)
 
     def _cancel_all(self, c: cmd.CancelAllOrders, ts: int) -> None:
         acct = self.accounts_.get(c.account)
@@ -649,7 +656,7 @@ class Exchange(Reporter):
         if acct is None:
             return self._reject(c.account, c.symbol, Reject.UNKNOWN_ACCOUNT, "unknown account")
         for order in [o for o in acct.open_orders.values() if o.symbol == c.symbol]:
-            self._close(order, CANCEL, CloseReason.CANCEL_ALL)
+            self._close(order, CANCEL, CANCEL_ALL)
         return None
 
     def _amend_problem(
@@ -744,7 +751,7 @@ class Exchange(Reporter):
             expire_ts, oid = heappop(heap)
             order = self.orders.get(oid)
             if order is not None and order.expire_ts == expire_ts:
-                self._close(order, EXPIRE, CloseReason.GTD_EXPIRED)
+                self._close(order, EXPIRE, GTD_EXPIRED)
 
     # -- admin -----------------------------------------------------------------------------
 
