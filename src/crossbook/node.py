@@ -9,11 +9,12 @@ uvicorn on the same event loop as the sequencer, until SIGINT or SIGTERM; then i
 inbox and closes the journal.
 
 History: `--history URL` (default: `history.sqlite3` in the data dir; `postgresql://...`;
-`off` to run without) gets a projector registered as a sink after the views. It catches up
-from the journal on start (on a worker thread, never holding the sequencer), shows its lag
-and health in `/ready` (advisory: it never makes the node unready) and `/metrics`, serves
-reads past memory through `context.history`, and is flushed (bounded) and closed after the
-journal on stop.
+`off` to run without) gets a projector registered as a sink after the views. The projector
+runs in a child process fed over a pipe (`history.process`), so building rows never takes
+the interpreter lock from the sequencer. It catches up from the journal on start, shows its
+lag and health in `/ready` (advisory: it never makes the node unready) and `/metrics`,
+serves reads past memory through `context.history`, and is flushed (bounded) and closed
+after the journal on stop.
 
 Reads: the gateway serves only sink-fed views (durable state); the engine is read here once,
 at start, when it is exactly the recovered durable state and no batch is in flight.
@@ -56,9 +57,7 @@ from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.native.admin import new_key_pair
 from crossbook.gateway.views import GatewayViews, OrderRecord
 from crossbook.gateway.ws import Limits, WebSocketGateway
-from crossbook.history import open_store
-from crossbook.history.projector import Projector
-from crossbook.history.replay import catch_up_from
+from crossbook.history.process import ProjectorProcess
 from crossbook.journal.core import Core, open_core
 from crossbook.journal.file import Durability
 from crossbook.marketdata.views import MarketData
@@ -162,13 +161,12 @@ async def bootstrap_admin(core: Core, data_dir: Path, env: dict[str, str]) -> No
 HISTORY_OFF = ("off", "none")
 
 
-def open_history(settings: NodeSettings) -> Projector | None:
+def open_history(settings: NodeSettings) -> ProjectorProcess | None:
     """The history projector for `settings.history` (not started), or None when off."""
     target = settings.history or str(settings.data_dir)
     if target.lower() in HISTORY_OFF:
         return None
-    store = open_store(target, rederivable=True)  # the journal is always there to catch up
-    return Projector(store, catch_up=catch_up_from(settings.data_dir))
+    return ProjectorProcess(target, settings.data_dir)
 
 
 def history_label(settings: NodeSettings) -> str:
@@ -205,7 +203,7 @@ async def _watch_loop_lag(metrics: Metrics, interval: float = 0.25) -> None:
 
 async def start_gateway(
     core: Core, settings: NodeSettings, websocket: WebSocketGateway | None = None,
-    history: Projector | None = None,
+    history: ProjectorProcess | None = None,
 ) -> GatewayApp:
     config = settings.config
     await apply_config(core, config)
