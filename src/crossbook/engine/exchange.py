@@ -36,6 +36,7 @@ from heapq import heappop, heappush
 from typing import Any, Final
 
 import msgspec
+from msgspec.structs import astuple
 
 from crossbook.domain import commands as cmd
 from crossbook.domain import events as ev
@@ -99,14 +100,17 @@ IOC_REMAINDER: Final = CloseReason.IOC_REMAINDER
 NO_LIQUIDITY: Final = CloseReason.NO_LIQUIDITY
 INSUFFICIENT_FUNDS: Final = CloseReason.INSUFFICIENT_FUNDS
 SELF_TRADE: Final = CloseReason.SELF_TRADE
-_OPEN_MAX: Final = 2  # OrderStatus.PARTIALLY_FILLED
-_FIRST_STOP: Final = 3  # OrderType.STOP_LOSS
 _EXPIRE: Final = cmd.ExpireOrders()
+_PLACE_FIELDS: Final = (
+    "account", "symbol", "side", "type", "qty", "price", "tif", "quote_qty", "stop_price",
+    "expire_ts", "post_only", "visible_qty", "stp", "client_order_id",
+)
+if PlaceOrder.__struct_fields__ != _PLACE_FIELDS:  # `_place` unpacks them in this order
+    raise ImportError("PlaceOrder's fields changed: update Exchange._place")
 _IS_MARKET: Final = [
     t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT) for t in range(8)
 ]
 _LIMIT_TYPES: Final = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
-_RESTING_TIF: Final = (TimeInForce.GTC, TimeInForce.GTD)
 _CLOSED_BY: Final = {step: TRANSITIONS[NEW, step] for step in (CANCEL, EXPIRE, EXPIRE_IN_MATCH)}
 
 
@@ -261,11 +265,26 @@ class Exchange(Reporter):
         return market
 
     def _place(self, c: PlaceOrder, ts: int) -> None:
-        # each field read once: a struct field is a generic attribute lookup under mypyc
-        symbol, account, cid = c.symbol, c.account, c.client_order_id
-        typ, side, price, qty, tif = c.type, c.side, c.price, c.qty, c.tif
-        quote_qty, stop_price, expire_ts = c.quote_qty, c.stop_price, c.expire_ts
-        post_only, visible_qty, stp = c.post_only, c.visible_qty, c.stp
+        # all fields in one call: each struct field read is a generic attribute lookup under
+        # mypyc (`_PLACE_FIELDS` pins the order at import)
+        account: int
+        symbol: str
+        side: Side
+        typ: OrderType
+        qty: int
+        price: int
+        tif: TimeInForce
+        quote_qty: int
+        stop_price: int
+        expire_ts: int
+        post_only: bool
+        visible_qty: int
+        stp: StpMode
+        cid: str
+        (
+            account, symbol, side, typ, qty, price, tif, quote_qty, stop_price, expire_ts,
+            post_only, visible_qty, stp, cid,
+        ) = astuple(c)
         market = self.markets.get(symbol) or self._market_of(symbol)
         acct = self.accounts_.get(account)
         if market is None:
@@ -298,7 +317,9 @@ class Exchange(Reporter):
         if expiries and expiries[0][0] <= ts:
             self._expire_due(_EXPIRE, ts)
         book = market.book
-        if typ >= _FIRST_STOP:
+        # enum members compare by identity: a pointer test under mypyc, not a rich compare
+        waits = typ is not LIMIT and typ is not MARKET  # a stop or take-profit order
+        if waits:
             last = self.last_prices.get(symbol)
             if last is not None and would_trigger(side, typ, stop_price, last):
                 return self._reject(
@@ -333,7 +354,7 @@ class Exchange(Reporter):
                 account, symbol, Reject.INSUFFICIENT_FUNDS,
                 "Account has insufficient balance for requested action.", cid,
             )
-        if tif is FOK and not typ >= _FIRST_STOP and not book.fillable(order, price, qty):
+        if tif is FOK and not waits and not book.fillable(order, price, qty):
             return self._reject(
                 account, symbol, Reject.FOK_CANNOT_FILL, "FOK order cannot fill completely", cid
             )
@@ -349,7 +370,7 @@ class Exchange(Reporter):
             self.client_ids[account, cid] = order_id
         if tif is GTD:
             heappush(expiries, (expire_ts, order_id))
-        working = typ < _FIRST_STOP
+        working = not waits
         self._events.append(
             OrderAccepted(
                 order_id, account, symbol, side, typ, qty, price, tif,
@@ -412,13 +433,14 @@ class Exchange(Reporter):
                 order, 0 if market else order.price, quote_cap, cash_cap, taker_bps,
                 where.notional_units, self,
             )
-            if not order.status <= _OPEN_MAX:
+            status = order.status
+            if status is not NEW and status is not PARTIALLY_FILLED:
                 return
         else:  # a limit order that takes nothing: most orders, so skip the walk's setup
             stop = 0
         if stop == STOP_STP_TAKER:
             self._close(order, EXPIRE_IN_MATCH, SELF_TRADE)
-        elif not market and order.tif in _RESTING_TIF:
+        elif not market and (order.tif is GTC or order.tif is GTD):
             book.insert(order)
         else:
             reason = IOC_REMAINDER if not market else NO_LIQUIDITY
@@ -481,7 +503,10 @@ class Exchange(Reporter):
         else:  # sized by quote: spent once the rest buys no lot even at this (best) price
             taker_done = taker.quote_qty - taker.quote_spent < price * notional_units
         # the lifecycle table's fill rows, inlined: only an open order trades
-        if maker.status > _OPEN_MAX or taker.status > _OPEN_MAX:
+        status, taker_status = maker.status, taker.status
+        if not (status is NEW or status is PARTIALLY_FILLED) or not (
+            taker_status is NEW or taker_status is PARTIALLY_FILLED
+        ):
             raise InvariantError("Invariant: a closed order traded")
         maker.status = FILLED if maker_done else PARTIALLY_FILLED
         taker.status = FILLED if taker_done else PARTIALLY_FILLED
@@ -568,7 +593,10 @@ class Exchange(Reporter):
             self.stops[symbol].discard(order.order_id, order.side, order.type, order.stop_price)
         # the lifecycle table's close rows, inlined for open orders (`advance` raises otherwise)
         status = order.status
-        status = _CLOSED_BY[step] if status <= _OPEN_MAX else advance(status, step)
+        if status is NEW or status is PARTIALLY_FILLED:
+            status = _CLOSED_BY[step]
+        else:
+            status = advance(status, step)  # raises: a closed order does not close again
         order.status = status
         self._finish(order, self.accounts_[order.account])
         event = OrderCanceled if step is CANCEL else OrderExpired
