@@ -5,6 +5,7 @@ Contract:
   data directory, with a generated configuration (`symbols` instruments, rate limits off)
   and a known admin key, and waits for `/ready`; `stop()` ends it with SIGTERM. With
   `workers`, REST is served by the workers while WebSocket and binary stay on the core.
+  `remove()` deletes its directory (journal, history, log).
 - `provision(...)` creates the accounts through the admin API (`crossbook.client.rest`),
   deposits generous balances of every asset and creates one trading key per account.
 - `verify(...)` checks that nothing acknowledged was lost: with the node's data directory,
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -112,6 +114,9 @@ class SpawnedNode:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(60)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @dataclass(frozen=True, slots=True)
