@@ -26,13 +26,16 @@ class OrderType(IntEnum):
     """Market order placed when the last trade price reaches the stop price (favourable move)."""
     TAKE_PROFIT_LIMIT = 6
 
+    # Compared as plain integers: reading a member through its class and hashing a member
+    # are Python-level calls, and these properties sit on every order path.
+
     @property
     def is_stop(self) -> bool:
-        return self >= OrderType.STOP_LOSS
+        return self >= 3  # STOP_LOSS and after
 
     @property
     def is_market(self) -> bool:
-        return self in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+        return self in (2, 3, 5)  # MARKET, STOP_LOSS, TAKE_PROFIT
 
 
 class TimeInForce(IntEnum):
@@ -63,7 +66,7 @@ class OrderStatus(IntEnum):
 
     @property
     def is_open(self) -> bool:
-        return self <= OrderStatus.PARTIALLY_FILLED
+        return self <= 2  # NEW or PARTIALLY_FILLED (an integer compare, see OrderType)
 
 
 class CloseReason(IntEnum):
