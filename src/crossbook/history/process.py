@@ -115,7 +115,7 @@ class ProjectorProcess:
     def _send(self, message: Sequence[Applied] | int) -> None:
         assert self._stdin is not None
         payload = self._encode(message)
-        self._stdin.write(_LENGTH.pack(len(payload)) + payload)
+        self._stdin.transport.write(_LENGTH.pack(len(payload)) + payload)
 
     async def _tell_head(self) -> None:
         """After dropping, tell the child how far the journal goes once the pipe drains (it
