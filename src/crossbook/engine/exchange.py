@@ -105,8 +105,11 @@ _PLACE_FIELDS: Final = (
     "account", "symbol", "side", "type", "qty", "price", "tif", "quote_qty", "stop_price",
     "expire_ts", "post_only", "visible_qty", "stp", "client_order_id",
 )
+_CANCEL_FIELDS: Final = ("account", "symbol", "order_id", "client_order_id")
 if PlaceOrder.__struct_fields__ != _PLACE_FIELDS:  # `_place` unpacks them in this order
     raise ImportError("PlaceOrder's fields changed: update Exchange._place")
+if CancelOrder.__struct_fields__ != _CANCEL_FIELDS:  # `_cancel` unpacks them in this order
+    raise ImportError("CancelOrder's fields changed: update Exchange._cancel")
 _IS_MARKET: Final = [
     t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT) for t in range(8)
 ]
@@ -666,13 +669,18 @@ class Exchange(Reporter):
         return order
 
     def _cancel(self, c: CancelOrder, ts: int) -> None:
+        account: int
+        symbol: str
+        given: int
+        cid: str
+        account, symbol, given, cid = astuple(c)  # `_CANCEL_FIELDS` pins the order
         # the caller's own open order, found directly: `_find`'s checks would all pass
-        order_id, account = c.order_id, c.account
-        if not order_id and c.client_order_id:
-            order_id = self.client_ids.get((account, c.client_order_id), 0)
+        order_id = given
+        if not order_id and cid:
+            order_id = self.client_ids.get((account, cid), 0)
         order = self.orders.get(order_id)
-        if order is None or order.account != account or order.symbol != c.symbol:
-            order = self._find(account, c.symbol, c.order_id, c.client_order_id)
+        if order is None or order.account != account or order.symbol != symbol:
+            order = self._find(account, symbol, given, cid)
             if order is None:
                 return
         self._close(order, CANCEL, USER)
