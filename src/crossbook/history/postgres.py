@@ -26,7 +26,14 @@ from crossbook.history.rows import (
     Rows,
     State,
 )
-from crossbook.history.schema import MIGRATIONS, TABLES, VERSION_TABLE, statements
+from crossbook.history.schema import (
+    MIGRATIONS,
+    TABLES,
+    VERSION_TABLE,
+    create_secondary_indexes,
+    drop_secondary_indexes,
+    statements,
+)
 from crossbook.history.store import (
     CLAIM_SEQ,
     UPSERT_INSTRUMENTS,
@@ -120,6 +127,9 @@ class PostgresStore:
                             version + 1,
                             time.time_ns(),
                         )
+                if target == len(MIGRATIONS):  # a bulk load cut short left them out
+                    for statement in create_secondary_indexes():
+                        await con.execute(statement)
             finally:
                 await con.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
 
@@ -166,6 +176,11 @@ class PostgresStore:
         async with self.pool.acquire() as con, con.transaction():
             await con.execute(f"TRUNCATE {', '.join(TABLES)}")
             await con.execute("UPDATE history_meta SET last_seq = 0 WHERE id = 1")
+
+    async def secondary_indexes(self, present: bool) -> None:
+        async with self.pool.acquire() as con:
+            for statement in create_secondary_indexes() if present else drop_secondary_indexes():
+                await con.execute(statement)
 
     async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         records = await self.pool.fetch(to_numbered(sql), *params)

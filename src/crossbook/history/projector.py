@@ -22,6 +22,9 @@ Contract:
   build state (`state`: balances, quotes, last seq) runs ahead of the database by that one
   chunk; `stored_seq` is what is committed. Any failure cancels the write in flight and
   reloads the state from the database before retrying, so speculation never leaks.
+- A catch-up into an empty database (nothing projected yet: a new history database beside
+  an old journal) is a bulk load: the store's secondary indexes are dropped first and built
+  again once the catch-up is done, before any live write (`store.secondary_indexes`).
 - `flush()` waits until everything offered has been written; `stop()` flushes (bounded by a
   grace period) and closes the store.
 """
@@ -100,6 +103,7 @@ class Projector:
         self._failures = 0
         self._events_written = 0
         self._catching_up = False
+        self._bulk = False
         self.write_seconds = 0.0
 
     # The sequencer's side: never blocks, never raises.
@@ -164,8 +168,9 @@ class Projector:
         self._last_error = f"{type(exc).__name__}: {exc}"
 
     async def flush(self) -> None:
-        """Wait until everything offered is stored (wrap in `asyncio.timeout` to bound it)."""
-        while self.stored_seq < self.head_seq:
+        """Wait until everything offered is stored, indexes included (wrap in
+        `asyncio.timeout` to bound it)."""
+        while self.stored_seq < self.head_seq or self._bulk:
             self._progress.clear()
             await self._progress.wait()
 
@@ -202,6 +207,8 @@ class Projector:
                     await self._load_state()
                 if self._needs_catch_up():
                     await self._catch_up()
+                elif self._bulk:
+                    await self._end_bulk()
                 elif self._pending:
                     await self._write_chunk()
                 else:
@@ -219,6 +226,15 @@ class Projector:
                 log.warning("history write failed, retrying in %.2fs: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
+
+    async def _end_bulk(self) -> None:
+        self._catching_up = True
+        try:
+            await self.store.secondary_indexes(True)
+        finally:
+            self._catching_up = False
+        self._bulk = False
+        self._progress.set()
 
     async def _write_chunk(self) -> None:
         """Write the queue out, chunk by chunk, building one chunk ahead of the writes."""
@@ -257,6 +273,9 @@ class Projector:
         self._catching_up = True
         self._overflow = False
         try:
+            if before == 0 and not self._bulk:
+                await self.store.secondary_indexes(False)
+                self._bulk = True
             source = self.catch_up(self.state.last_seq)
             pipe = _Pipeline(self)
             try:

@@ -4,7 +4,8 @@ Contract: `rebuild(store, source)` empties every projected table, then writes ev
 of `source` (batches of `Applied`, in sequence order) exactly as the live projector would,
 in chunks of `chunk` records; the resulting tables are identical to a live projection of the
 same records, however either was batched. It returns the number of events written. The
-store must already be open (migrations applied).
+store must already be open (migrations applied). It is a bulk load: the secondary indexes
+are dropped while the tables fill and built again at the end.
 
 `source` is usually the journal replayed through a fresh engine (`journal_records`), which
 regenerates every event deterministically.
@@ -26,7 +27,11 @@ async def rebuild(
     state = State()
     for quote_symbol, quote in (await store.load_state()).quotes.items():
         state.quotes[quote_symbol] = quote
-    return await project(store, source, state, chunk=chunk)
+    await store.secondary_indexes(False)
+    try:
+        return await project(store, source, state, chunk=chunk)
+    finally:
+        await store.secondary_indexes(True)
 
 
 async def project(

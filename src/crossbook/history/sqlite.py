@@ -27,7 +27,14 @@ from crossbook.history.rows import (
     Rows,
     State,
 )
-from crossbook.history.schema import MIGRATIONS, TABLES, VERSION_TABLE, statements
+from crossbook.history.schema import (
+    MIGRATIONS,
+    TABLES,
+    VERSION_TABLE,
+    create_secondary_indexes,
+    drop_secondary_indexes,
+    statements,
+)
 from crossbook.history.store import (
     CLAIM_SEQ,
     UPSERT_BALANCES,
@@ -108,6 +115,15 @@ class SqliteStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+        if target == len(MIGRATIONS):  # a bulk load cut short left them out
+            self._secondary_indexes(True)
+
+    def _secondary_indexes(self, present: bool) -> None:
+        for statement in create_secondary_indexes() if present else drop_secondary_indexes():
+            self.db.execute(statement)
+
+    async def secondary_indexes(self, present: bool) -> None:
+        await self._run(lambda: self._secondary_indexes(present))
 
     async def close(self) -> None:
         def close() -> None:

@@ -13,6 +13,10 @@ Contract:
 - `fetch(sql, params)` runs one read query written with `?` placeholders in the common SQL
   subset and returns plain tuples; the query functions in `queries` are built on it.
 - `reset()` empties every projected table and sets `last_seq` to 0 (for a rebuild).
+- `secondary_indexes(False)` drops the indexes that only reads use
+  (`schema.SECONDARY_INDEXES`), for a bulk load into an empty database; `(True)` builds the
+  missing ones again. Both are idempotent; `open()` builds any that are missing, so a bulk
+  load cut short by a crash leaves no table without its indexes after a restart.
 - Any other exception means "unavailable for now": the projector keeps its queue, backs
   off and retries.
 """
@@ -43,6 +47,8 @@ class HistoryStore(Protocol):
     async def schema_version(self) -> int: ...
 
     async def reset(self) -> None: ...
+
+    async def secondary_indexes(self, present: bool) -> None: ...
 
 
 UPSERT_BALANCES = (

@@ -14,7 +14,7 @@ from crossbook.history import rows as rows_module
 from crossbook.history.projector import Projector
 from crossbook.history.rebuild import rebuild
 from crossbook.history.rows import CANDLE_NS, State, build
-from crossbook.history.schema import MIGRATIONS
+from crossbook.history.schema import MIGRATIONS, SECONDARY_INDEXES
 from crossbook.history.store import HistoryStore, StaleWrite
 from tests.integration.history.conftest import StoreFactory
 from tests.support import history_checks as checks
@@ -190,6 +190,45 @@ def test_queries_filter_and_paginate(new_store: StoreFactory) -> None:
                 assert series[0].open == btc[0].price
                 assert series[-1].close == btc[-1].price
             assert len(five) < len(minute)
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+async def _index_definitions(store: HistoryStore, store_kind: str) -> dict[str, str]:
+    if store_kind == "sqlite":
+        rows = await store.fetch("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+    else:
+        rows = await store.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+        )
+    return {str(name): str(sql) for name, sql in rows}
+
+
+def test_bulk_load_indexes_come_back_as_the_migrations_made_them(
+    new_store: StoreFactory, store_kind: str
+) -> None:
+    """`secondary_indexes` drops exactly `SECONDARY_INDEXES` and builds them as migrated;
+    `open()` builds any that a bulk load cut short left out."""
+
+    async def run() -> None:
+        store = new_store()
+        await store.open()
+        try:
+            migrated = await _index_definitions(store, store_kind)
+            names = {name for name, _ in SECONDARY_INDEXES}
+            assert names <= set(migrated)
+            await store.secondary_indexes(False)
+            assert set(await _index_definitions(store, store_kind)) == set(migrated) - names
+            await store.secondary_indexes(False)  # idempotent
+            await store.close()
+            await store.open()
+            assert await _index_definitions(store, store_kind) == migrated
+            await store.secondary_indexes(False)
+            await store.secondary_indexes(True)
+            await store.secondary_indexes(True)
+            assert await _index_definitions(store, store_kind) == migrated
         finally:
             await store.close()
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from crossbook.history.projector import Projector
 from crossbook.history.queries import Candle, merge
 from crossbook.history.rows import CANDLE_NS, Rows, State, build
 from crossbook.history.store import StaleWrite, to_numbered
+from crossbook.sequencer.ports import Applied
 from tests.support import history_checks as checks
 from tests.support.history_workload import batches, records
 
@@ -24,6 +25,7 @@ class MemoryStore:
         self.fail_before = 0
         self.fail_after = 0
         self.writes = 0
+        self.indexes: list[bool] = []
 
     async def open(self) -> None:
         pass
@@ -34,6 +36,9 @@ class MemoryStore:
     async def reset(self) -> None:
         self.tables.clear()
         self.last_seq = 0
+
+    async def secondary_indexes(self, present: bool) -> None:
+        self.indexes.append(present)
 
     async def schema_version(self) -> int:
         return 2
@@ -127,3 +132,31 @@ def test_merge_and_placeholders() -> None:
     assert (merged.volume, merged.trades, merged.last_trade_id) == (8, 5, 5)
     assert len(merge(minute, 2 * CANDLE_NS)) == 2
     assert to_numbered("a = ? AND b < ?") == "a = $1 AND b < $2"
+
+
+def test_catch_up_into_an_empty_database_is_a_bulk_load() -> None:
+    """Secondary indexes are dropped for a catch-up from nothing and rebuilt before `flush`
+    returns; a catch-up onto projected rows keeps them."""
+    stream = records(1_000)
+
+    async def catch_up(store: MemoryStore, head: int) -> None:
+        def source(after: int) -> Iterator[list[Applied]]:
+            later = [a for a in stream if after < a.seq <= head]
+            for i in range(0, len(later), 100):
+                yield later[i : i + 100]
+
+        projector = Projector(store, catch_up=source, chunk_commands=300)
+        projector.head_seq = head
+        await projector.start()
+        async with asyncio.timeout(10):
+            await projector.flush()
+        assert store.indexes[-1:] in ([], [True])
+        await projector.stop()
+
+    store = MemoryStore()
+    asyncio.run(catch_up(store, 600))
+    assert store.indexes == [False, True]
+    assert store.last_seq == 600
+    asyncio.run(catch_up(store, stream[-1].seq))
+    assert store.indexes == [False, True]
+    assert store.last_seq == stream[-1].seq
