@@ -14,6 +14,13 @@ So the per-subscriber cost is one list append per topic per batch and one write 
 whatever the number of messages; direct replies (`send`: control answers, order acks) join
 the same output list, after the batch's stream messages.
 
+Writes are one system call per client, so with many clients a flush is the node's largest
+cost. The hub keeps it to at most `flush_share` of the loop's time: after a flush that took
+`t` seconds, the next one waits until `t * (1 - share) / share` has passed (with `later`,
+e.g. `loop.call_later`), and the batches of that interval go out in the same writes. A cheap
+flush (few clients) waits for nothing; an expensive one adds at most its own duration to the
+delivery latency, instead of letting flushes queue up behind each other.
+
 Each `Client` wraps a `Sender` (the socket) and has a bounded send queue: the socket's own
 write buffer up to its high-water mark, then `backlog`, at most `max_queue` messages. While
 the socket is paused (the peer does not read) or the backlog is not empty, a message is
@@ -73,6 +80,7 @@ Frame = Callable[[bytes], bytes]
 """One message's payload to its bytes on the wire (the WebSocket frame)."""
 
 Schedule = Callable[[Callable[[], None]], object]
+Later = Callable[[float, Callable[[], None]], object]
 """Runs a callback soon, once the current batch of work is done (`loop.call_soon`)."""
 
 
@@ -119,6 +127,8 @@ class Limits:
     """Most depth updates merged into one 100 ms / 1000 ms message."""
     heartbeat_s: float = 20.0
     close_grace_s: float = 2.0
+    flush_share: float = 0.5
+    """Most of the loop's time spent writing to clients (see the module docstring)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Limits:
@@ -150,6 +160,8 @@ class HubStats:
     connections_total: int = 0
     refused_connections: int = 0
     bad_messages: int = 0
+    flushes: int = 0
+    """Rounds of writes to clients (at most one write per client each)."""
 
 
 _ids = itertools.count(1)
@@ -202,12 +214,14 @@ class Hub:
     """Topics, clients and delivery.
 
     `frame` turns a payload into wire bytes (identity by default); `schedule` is asked once
-    per turn to run `flush()` (without it, the owner calls `flush()` itself).
+    per turn to run `flush()` (without it, the owner calls `flush()` itself), `later` to run
+    it after a delay when the last flush was expensive (without it, flushes are never
+    delayed).
     """
 
     def __init__(self, limits: Limits | None = None,
                  clock: Callable[[], float] = time.monotonic, frame: Frame = _unframed,
-                 schedule: Schedule | None = None) -> None:
+                 schedule: Schedule | None = None, later: Later | None = None) -> None:
         self.limits = limits or Limits()
         self.stats = HubStats()
         self.clients: set[Client] = set()
@@ -215,6 +229,9 @@ class Hub:
         self.clock = clock
         self.frame = frame
         self.schedule = schedule
+        self.later = later
+        self._next_flush = 0.0
+        """Clock time before which a flush waits (see `flush_share`)."""
         self._published: list[Topic] = []
         """Topics with pending payloads, in first-publish order."""
         self._dirty: list[Client] = []
@@ -355,8 +372,14 @@ class Hub:
         self.stats.bytes += len(frame)
 
     def _wake(self) -> None:
-        if not self._scheduled and self.schedule is not None:
-            self._scheduled = True
+        if self._scheduled or self.schedule is None:
+            return
+        self._scheduled = True
+        wait = self._next_flush - self.clock() if self.later is not None else 0.0
+        if wait > 0:
+            assert self.later is not None
+            self.later(wait, self.flush)
+        else:
             self.schedule(self.flush)
 
     def flush(self) -> None:
@@ -367,6 +390,7 @@ class Hub:
         if not dirty:
             return
         self._dirty = []
+        started = self.clock()
         for client in dirty:
             out = client.out
             if out and not client.closed:
@@ -375,6 +399,10 @@ class Hub:
                     client.sender.write(out)
                 except Exception as exc:  # one broken socket must not starve the others
                     self.drop(client, f"write failed: {exc}", CLOSE_GOING_AWAY)
+        ended = self.clock()
+        share = min(max(self.limits.flush_share, 0.05), 1.0)
+        self._next_flush = ended + (ended - started) * (1 - share) / share
+        self.stats.flushes += 1
 
     def _queue(self, client: Client, topic: Topic, frames: list[bytes]) -> None:
         mode = topic.mode

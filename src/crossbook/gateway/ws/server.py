@@ -78,6 +78,10 @@ def _call_soon(callback: Callable[[], None]) -> object:
     return asyncio.get_running_loop().call_soon(callback)
 
 
+def _call_later(delay: float, callback: Callable[[], None]) -> object:
+    return asyncio.get_running_loop().call_later(delay, callback)
+
+
 class _Sender:
     __slots__ = ("grace", "transport", "underlying")
 
@@ -181,7 +185,7 @@ def session_error(listener: _Listener, message: str) -> None:
 class WebSocketGateway:
     def __init__(self, address: tuple[str, int], limits: Limits | None = None) -> None:
         self.address = address
-        self.hub = Hub(limits, frame=text_frame, schedule=_call_soon)
+        self.hub = Hub(limits, frame=text_frame, schedule=_call_soon, later=_call_later)
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.context: GatewayContext
@@ -281,6 +285,7 @@ class WebSocketGateway:
             "conflated": s.conflated, "resyncs": s.resyncs,
             "dropped_clients": s.dropped_clients, "connections_total": s.connections_total,
             "refused_connections": s.refused_connections, "bad_messages": s.bad_messages,
+            "flushes": s.flushes,
         }
 
     def clients(self) -> list[dict[str, Any]]:
@@ -308,6 +313,7 @@ class _Collector:
             ("ws_conflated", s.conflated, "Depth diffs conflated for slow clients"),
             ("ws_dropped_clients", s.dropped_clients, "Clients dropped as slow or on close"),
             ("ws_bad_messages", s.bad_messages, "Incoming messages answered with an error"),
+            ("ws_flushes", s.flushes, "Rounds of socket writes (one per client at most)"),
         ):
             yield CounterMetricFamily(f"crossbook_{name}", text, value=value)
         yield GaugeMetricFamily("crossbook_ws_connections", "Open WebSocket connections",

@@ -243,3 +243,57 @@ def test_limits_from_the_environment() -> None:
     limits = Limits.from_env({"CROSSBOOK_WS_MAX_QUEUE": "7", "CROSSBOOK_WS_MAX_STALL_S": "0.5"})
     assert limits.max_queue == 7
     assert limits.max_stall_s == 0.5
+
+
+def test_an_expensive_flush_delays_the_next_and_coalesces_the_batches() -> None:
+    """With flush_share 0.5, a flush that took 2 s makes the next wait 2 s; what is published
+    meanwhile goes out in one write per client, in order."""
+    clock = Clock()
+    scheduled: list[tuple[float, Callable[[], None]]] = []
+    hub = Hub(Limits(flush_share=0.5), clock=clock,
+              schedule=lambda cb: scheduled.append((0.0, cb)),
+              later=lambda delay, cb: scheduled.append((delay, cb)))
+    sender = FakeSender()
+    client = hub.connect(sender, "peer", "raw")
+    assert client is not None
+    topic = hub.topic("t", Mode.APPEND)
+    hub.subscribe(client, topic)
+
+    class SlowSender(FakeSender):
+        def write(self, frames: list[bytes]) -> None:
+            clock.now += 2.0  # this write takes 2 s
+            super().write(frames)
+
+    slow = SlowSender()
+    client.sender = slow
+    hub.publish(topic, b"a|")
+    hub.distribute()
+    delay, flush = scheduled.pop()
+    assert delay == 0.0  # nothing flushed yet: at once
+    flush()
+    for payload in (b"b|", b"c|"):
+        hub.publish(topic, payload)
+        hub.distribute()
+    delay, flush = scheduled.pop()
+    assert delay == 2.0
+    assert not scheduled  # one delayed flush for both batches
+    clock.now += delay
+    flush()
+    assert slow.writes == [[b"a|"], [b"b|", b"c|"]]
+    assert hub.stats.flushes == 2
+
+
+def test_cheap_flushes_are_never_delayed() -> None:
+    clock = Clock()
+    scheduled: list[float] = []
+    hub = Hub(Limits(), clock=clock, schedule=lambda cb: scheduled.append(0.0),
+              later=lambda delay, cb: scheduled.append(delay))
+    client = hub.connect(FakeSender(), "peer", "raw")
+    assert client is not None
+    topic = hub.topic("t", Mode.APPEND)
+    hub.subscribe(client, topic)
+    for payload in (b"a|", b"b|", b"c|"):
+        hub.publish(topic, payload)
+        hub.distribute()
+        hub.flush()
+    assert scheduled == [0.0, 0.0, 0.0]
