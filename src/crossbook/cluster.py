@@ -45,6 +45,7 @@ from crossbook.domain.values import AccountId
 from crossbook.gateway.binary import BinaryServer
 from crossbook.gateway.context import GatewayContext
 from crossbook.gateway.native.admin import new_key_pair
+from crossbook.history import history_target
 from crossbook.sequencer.loop import SequencerError
 from crossbook.sequencer.ports import Applied
 
@@ -61,6 +62,7 @@ class EdgeSettings(Protocol):
     binary: tuple[str, int]
     workers: int
     public_http: tuple[str, int] | None
+    history: str | None
 
 log = logging.getLogger("crossbook.cluster")
 
@@ -208,6 +210,9 @@ class EdgeServices:
             "CROSSBOOK_WORKER_FD": str(sock.fileno()),
             "CROSSBOOK_DATA_DIR": str(self.settings.data_dir),
             "CROSSBOOK_WORKER_LIMITS": msgspec.json.encode(self.settings.config.limits).decode(),
+            "CROSSBOOK_WORKER_HISTORY": history_target(
+                self.settings.history, self.settings.data_dir
+            ) or "",
         }
         self.workers = [None] * count
         self._supervisor = asyncio.get_running_loop().create_task(

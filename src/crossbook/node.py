@@ -57,6 +57,7 @@ from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.native.admin import new_key_pair
 from crossbook.gateway.views import GatewayViews, OrderRecord
 from crossbook.gateway.ws import Limits, WebSocketGateway
+from crossbook.history import history_target
 from crossbook.history.process import ProjectorProcess
 from crossbook.journal.core import Core, open_core
 from crossbook.journal.file import Durability
@@ -158,15 +159,10 @@ async def bootstrap_admin(core: Core, data_dir: Path, env: dict[str, str]) -> No
               flush=True)
 
 
-HISTORY_OFF = ("off", "none")
-
-
 def open_history(settings: NodeSettings) -> ProjectorProcess | None:
     """The history projector for `settings.history` (not started), or None when off."""
-    target = settings.history or str(settings.data_dir)
-    if target.lower() in HISTORY_OFF:
-        return None
-    return ProjectorProcess(target, settings.data_dir)
+    target = history_target(settings.history, settings.data_dir)
+    return None if target is None else ProjectorProcess(target, settings.data_dir)
 
 
 def history_label(settings: NodeSettings) -> str:

@@ -10,7 +10,8 @@ worker key in its environment. It
 2. logs in to the core's binary socket (`DATA_DIR/binary.sock`) with the worker key and
    sends every order, cancel, amend and cancel-all as a binary request naming the account;
 3. serves the same ASGI app as the core (`crossbook.node.registrars`) with uvicorn on the
-   inherited socket.
+   inherited socket, reading the node's history database (`CROSSBOOK_WORKER_HISTORY`, the
+   core's `--history` target) past the views as the core does.
 
 `RemoteBus.submit(command)` is the `CommandBus` the routes use: the future resolves with the
 command's own `Applied`, found in the feed by the origin `(session_id, request_id)`, after the
@@ -54,9 +55,12 @@ from crossbook.domain import commands as cmd
 from crossbook.domain.rejects import Reject
 from crossbook.gateway.app import build_app
 from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.history import HistoryReader
 from crossbook.gateway.limits import LimitConfig, RateLimiter
 from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.views import GatewayViews
+from crossbook.history import open_store
+from crossbook.history.process import open_eventually
 from crossbook.marketdata.views import MarketData
 from crossbook.node import configure_logging, registrars, tune_gc
 from crossbook.protocol.binary_messages import (
@@ -184,7 +188,9 @@ class RemoteBus:
         self.admin.clear()
 
 
-async def run_worker(data_dir: Path, key: str, secret: str, fd: int, limits: LimitsConfig) -> int:
+async def run_worker(
+    data_dir: Path, key: str, secret: str, fd: int, limits: LimitsConfig, history: str = ""
+) -> int:
     import uvicorn  # noqa: PLC0415 (the server is only needed when serving)
 
     reader, writer = await asyncio.open_unix_connection(
@@ -207,6 +213,15 @@ async def run_worker(data_dir: Path, key: str, secret: str, fd: int, limits: Lim
         bus=bus, views=views, market=market, limits=limiter, metrics=metrics,
         info={"version": __version__, "role": "gateway worker"},
     )
+    store = open_store(history, pool_size=2) if history else None
+    reopen: asyncio.Task[None] | None = None
+    if store is not None:  # the node's history database, read past the views like the core
+        context.history = HistoryReader(store)
+        try:
+            await store.open()
+        except Exception as exc:  # not up yet: keep trying in the background
+            log.warning("history reader cannot open the database: %s", exc)
+            reopen = asyncio.get_running_loop().create_task(open_eventually(store))
     app = build_app(context, registrars())
     tune_gc()
     sock = socket.socket(fileno=fd)
@@ -236,6 +251,13 @@ async def run_worker(data_dir: Path, key: str, secret: str, fd: int, limits: Lim
             await feed
         await client.close()
         writer.close()
+        if reopen is not None:
+            reopen.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reopen
+        if store is not None:
+            with contextlib.suppress(Exception):
+                await store.close()
     return 0
 
 
@@ -248,6 +270,7 @@ def main() -> int:
     return uvloop.run(run_worker(
         Path(env["CROSSBOOK_DATA_DIR"]), env["CROSSBOOK_WORKER_KEY"],
         env["CROSSBOOK_WORKER_SECRET"], int(env["CROSSBOOK_WORKER_FD"]), limits,
+        env.get("CROSSBOOK_WORKER_HISTORY", ""),
     ))
 
 

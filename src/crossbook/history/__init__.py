@@ -19,6 +19,15 @@ from crossbook.history.store import HistoryStore
 DEFAULT_FILE = "history.sqlite3"
 """The embedded database's file name inside the node's data directory."""
 
+OFF = ("off", "none")
+
+
+def history_target(history: str | None, data_dir: Path) -> str | None:
+    """Where a node's history goes: `--history` as given (a URL or a path), the data
+    directory's embedded database by default, or None when it is `off`."""
+    target = history or str(data_dir)
+    return None if target.lower() in OFF else target
+
 
 def open_store(
     target: str | Path, *, pool_size: int = 4, rederivable: bool = False

@@ -234,19 +234,24 @@ class ProjectorProcess:
             proc = await self._spawn()
 
     async def _open_reader(self) -> None:
-        delay = 0.2
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self.store.open()
-            except Exception as exc:  # the database went away again: keep trying
-                log.warning("history reader cannot open the database: %s", exc)
-                with contextlib.suppress(Exception):
-                    await self.store.close()
-                delay = min(delay * 2, _RESTART_MAX)
-                continue
-            self._reader_opened = True
-            return
+        await open_eventually(self.store)
+        self._reader_opened = True
+
+
+async def open_eventually(store: HistoryStore) -> None:
+    """Open `store`, retrying with backoff (up to 5 s apart) until the database answers."""
+    delay = 0.2
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await store.open()
+        except Exception as exc:  # not up yet, or gone again: keep trying
+            log.warning("history reader cannot open the database: %s", exc)
+            with contextlib.suppress(Exception):
+                await store.close()
+            delay = min(delay * 2, _RESTART_MAX)
+            continue
+        return
 
 
 # -- the child ---------------------------------------------------------------------------------
