@@ -18,7 +18,9 @@ Contract:
   yet), the writer keeps trying in the background like any other failure, and the node
   starts trading regardless.
 - Pipelined: rows for the next chunk are built on a worker thread while the previous
-  chunk's transaction is in flight (at most one write at a time, in sequence order). The
+  chunk's transaction is in flight (at most one write at a time, in sequence order). Chunks
+  start small and double up to `chunk_commands` while a backlog lasts, so the database
+  starts on the first rows at once instead of after a whole chunk's build. The
   build state (`state`: balances, quotes, last seq) runs ahead of the database by that one
   chunk; `stored_seq` is what is committed. Any failure cancels the write in flight and
   reloads the state from the database before retrying, so speculation never leaks.
@@ -45,6 +47,9 @@ from crossbook.history.store import HistoryStore, StaleWrite
 from crossbook.sequencer.ports import Applied
 
 log = logging.getLogger(__name__)
+
+_RAMP = 16
+"""The first chunk of a backlog is `chunk_commands // _RAMP` records."""
 
 CatchUp = Callable[[int], Iterator[Sequence[Applied]]]
 """Given the last projected seq, yields every later durable record in order, in batches."""
@@ -241,9 +246,10 @@ class Projector:
         pending = self._pending
         pipe = _Pipeline(self)
         taken = 0  # records at the head of `pending` built and handed to the pipeline
+        sizes = self._chunk_sizes()
         try:
             while not self._overflow and len(pending) > taken:
-                count = min(len(pending) - taken, self.chunk_commands)
+                count = min(len(pending) - taken, next(sizes))
                 chunk = list(islice(pending, taken, taken + count))
                 taken += count
                 done = await pipe.submit(chunk, count)
@@ -251,6 +257,12 @@ class Projector:
             taken -= self._pop(await pipe.finish())
         finally:
             await pipe.abort()
+
+    def _chunk_sizes(self) -> Iterator[int]:
+        size = max(1, self.chunk_commands // _RAMP)
+        while True:
+            yield size
+            size = min(size * 2, self.chunk_commands)
 
     def _pop(self, count: int) -> int:
         pending = self._pending
@@ -278,6 +290,8 @@ class Projector:
                 self._bulk = True
             source = self.catch_up(self.state.last_seq)
             pipe = _Pipeline(self)
+            sizes = self._chunk_sizes()
+            size = next(sizes)
             try:
                 buffer: list[Applied] = []
                 while True:
@@ -285,9 +299,9 @@ class Projector:
                     if batch is None:
                         break
                     buffer.extend(batch)
-                    if len(buffer) >= self.chunk_commands:
+                    if len(buffer) >= size:
                         await pipe.submit(buffer, 0)
-                        buffer = []
+                        buffer, size = [], next(sizes)
                 if buffer:
                     await pipe.submit(buffer, 0)
                 await pipe.finish()
