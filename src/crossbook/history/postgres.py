@@ -77,15 +77,17 @@ ON CONFLICT (account, asset) DO UPDATE SET
 """
 _UPSERT_CANDLES: Final = """
 INSERT INTO candles (symbol, open_ts, open, high, low, close, volume, quote_volume, trades,
-                     first_trade_id, last_trade_id)
+                     first_trade_id, last_trade_id, taker_buy_volume, taker_buy_quote_volume)
 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
                      $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
-                     $11::bigint[])
+                     $11::bigint[], $12::bigint[], $13::bigint[])
 ON CONFLICT (symbol, open_ts) DO UPDATE SET
     high = GREATEST(candles.high, excluded.high), low = LEAST(candles.low, excluded.low),
     close = excluded.close, volume = candles.volume + excluded.volume,
     quote_volume = candles.quote_volume + excluded.quote_volume,
-    trades = candles.trades + excluded.trades, last_trade_id = excluded.last_trade_id
+    trades = candles.trades + excluded.trades, last_trade_id = excluded.last_trade_id,
+    taker_buy_volume = candles.taker_buy_volume + excluded.taker_buy_volume,
+    taker_buy_quote_volume = candles.taker_buy_quote_volume + excluded.taker_buy_quote_volume
 """
 
 
@@ -170,7 +172,7 @@ class PostgresStore:
             if rows.balances:
                 await con.execute(_UPSERT_BALANCES, *_columns(rows.balances, 5))
             if rows.candles:
-                await con.execute(_UPSERT_CANDLES, *_columns(rows.candles, 11))
+                await con.execute(_UPSERT_CANDLES, *_columns(rows.candles, 13))
 
     async def reset(self) -> None:
         async with self.pool.acquire() as con, con.transaction():

@@ -10,7 +10,8 @@ Contract:
 - Every amount comes back as the integer that was stored (ticks, lots, asset units); the
   API edge renders decimals with the instrument.
 - `candles` serves any interval: multiples of a minute are merged from the stored one-minute
-  candles, other intervals are computed from trades. Buckets are aligned to the epoch.
+  candles, other intervals are computed from trades. Buckets are aligned to the epoch. Each
+  candle carries its taker-buy volumes (trades whose taker bought), as Binance klines do.
 """
 
 from __future__ import annotations
@@ -139,6 +140,8 @@ class Candle(msgspec.Struct, frozen=True):
     trades: int
     first_trade_id: int
     last_trade_id: int
+    taker_buy_volume: int = 0
+    taker_buy_quote_volume: int = 0
 
 
 def _where(filters: list[tuple[str, object | None]]) -> tuple[str, list[object]]:
@@ -294,6 +297,8 @@ def merge(candles: Sequence[Candle], interval: int) -> list[Candle]:
             quote_volume=last.quote_volume + c.quote_volume,
             trades=last.trades + c.trades,
             last_trade_id=c.last_trade_id,
+            taker_buy_volume=last.taker_buy_volume + c.taker_buy_volume,
+            taker_buy_quote_volume=last.taker_buy_quote_volume + c.taker_buy_quote_volume,
         )
     return out
 
@@ -320,7 +325,8 @@ async def candles(
     else:
         table, key, source_limit = "trades", "ts", MAX_TRADES_PER_QUERY
         columns = ("symbol", "ts", "price", "price", "price", "price", "qty", "quote_qty", "1",
-                   "trade_id", "trade_id")  # fmt: skip
+                   "trade_id", "trade_id", "CASE WHEN taker_side = 1 THEN qty ELSE 0 END",
+                   "CASE WHEN taker_side = 1 THEN quote_qty ELSE 0 END")  # fmt: skip
     rows = await store.fetch(
         *_range(table, columns, key, symbol, (start, end), source_limit, latest=latest)
     )

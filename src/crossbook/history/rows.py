@@ -13,7 +13,8 @@ Contract:
 - `OrderChange` uses sentinels for "unchanged": status 0, filled -1, price 0, qty 0.
 - Fees are in the instrument's quote asset (holds reserve notional plus fee in quote).
 - Candles are one-minute buckets of trades keyed by the bucket's start in nanoseconds; longer
-  intervals are aggregated from them at query time.
+  intervals are aggregated from them at query time. Their taker-buy volumes sum the trades
+  whose taker bought.
 
 All values are integers (ticks, lots, asset units, nanoseconds) and fit in a signed 64-bit
 column.
@@ -28,7 +29,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from crossbook.domain.commands import AmendOrder, CancelOrder, Command, Deposit, Withdraw
-from crossbook.domain.enums import Liquidity, OrderStatus
+from crossbook.domain.enums import Liquidity, OrderStatus, Side
 from crossbook.domain.events import (
     BalanceChanged,
     DepthChanged,
@@ -84,7 +85,7 @@ LEDGER_COLUMNS = (
 BALANCE_COLUMNS = ("account", "asset", "free", "locked", "seq")
 CANDLE_COLUMNS = (
     "symbol", "open_ts", "open", "high", "low", "close", "volume", "quote_volume", "trades",
-    "first_trade_id", "last_trade_id",
+    "first_trade_id", "last_trade_id", "taker_buy_volume", "taker_buy_quote_volume",
 )  # fmt: skip
 INSTRUMENT_COLUMNS = (
     "symbol", "base", "quote", "tick_size", "lot_size", "base_precision", "quote_precision",
@@ -321,10 +322,12 @@ class _Builder:
     def candle(self, at: _At, e: TradeExecuted) -> None:
         bucket = at.ts - at.ts % CANDLE_NS
         candle = self.candles.get((e.symbol, bucket))
+        taker_buy = e.taker_side == Side.BUY
         if candle is None:
             self.candles[(e.symbol, bucket)] = [
                 e.symbol, bucket, e.price, e.price, e.price, e.price, e.qty, e.quote_qty, 1,
-                e.trade_id, e.trade_id,
+                e.trade_id, e.trade_id, e.qty if taker_buy else 0,
+                e.quote_qty if taker_buy else 0,
             ]  # fmt: skip
             return
         candle[3] = max(int(candle[3]), e.price)
@@ -334,6 +337,9 @@ class _Builder:
         candle[7] = int(candle[7]) + e.quote_qty
         candle[8] = int(candle[8]) + 1
         candle[10] = e.trade_id
+        if taker_buy:
+            candle[11] = int(candle[11]) + e.qty
+            candle[12] = int(candle[12]) + e.quote_qty
 
     def finish(self) -> Rows:
         r = self.rows

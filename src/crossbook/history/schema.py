@@ -14,7 +14,9 @@ Version 1 holds orders (current state and every change), trades, fills, the bala
 and current balances. Version 2 adds instruments, one-minute candles (backfilled from the
 trades already stored) and the indexes the account queries use. Version 3 makes the order
 indexes integer-only: an order's changes by order id, an account's orders by order id.
-Version 4 lightens PostgreSQL writes (see `_V4`).
+Version 4 lightens PostgreSQL writes (see `_V4`). Version 5 splits the candles' volume by
+aggressor: `taker_buy_volume` and `taker_buy_quote_volume` (Binance klines' "taker buy base /
+quote asset volume"), backfilled from the trades already stored.
 """
 
 from __future__ import annotations
@@ -196,7 +198,19 @@ _V4: Final = (
     "-- postgresql\nALTER TABLE orders SET (fillfactor = 70)",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4)
+_TAKER_BUY_SUM: Final = """COALESCE((SELECT SUM(t.{column}) FROM trades AS t
+        WHERE t.symbol = candles.symbol AND t.ts >= candles.open_ts
+          AND t.ts < candles.open_ts + 60000000000 AND t.taker_side = 1), 0)"""
+
+_V5: Final = (
+    "ALTER TABLE candles ADD COLUMN taker_buy_volume BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE candles ADD COLUMN taker_buy_quote_volume BIGINT NOT NULL DEFAULT 0",
+    # taker_side 1 is a buy: the buyer took liquidity
+    f"""UPDATE candles SET taker_buy_volume = {_TAKER_BUY_SUM.format(column="qty")},
+        taker_buy_quote_volume = {_TAKER_BUY_SUM.format(column="quote_qty")}""",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5)
 """Statements of each migration, oldest first; the schema version is how many ran."""
 
 

@@ -67,7 +67,9 @@ _UPSERT_CANDLES = (
     _insert("candles", CANDLE_COLUMNS) + " ON CONFLICT (symbol, open_ts) DO UPDATE SET "
     "high = MAX(high, excluded.high), low = MIN(low, excluded.low), close = excluded.close, "
     "volume = volume + excluded.volume, quote_volume = quote_volume + excluded.quote_volume, "
-    "trades = trades + excluded.trades, last_trade_id = excluded.last_trade_id"
+    "trades = trades + excluded.trades, last_trade_id = excluded.last_trade_id, "
+    "taker_buy_volume = taker_buy_volume + excluded.taker_buy_volume, "
+    "taker_buy_quote_volume = taker_buy_quote_volume + excluded.taker_buy_quote_volume"
 )
 
 

@@ -185,8 +185,13 @@ def test_queries_filter_and_paginate(new_store: StoreFactory) -> None:
             five = await queries.candles(store, "BTC-USDT", 5 * CANDLE_NS, limit=1000)
             odd = await queries.candles(store, "BTC-USDT", 7_000_000_000, limit=1000)
             btc = await queries.trades(store, "BTC-USDT", limit=1000)
+            bought = [t for t in btc if t.taker_side == 1]
+            assert 0 < len(bought) < len(btc)
             for series in (minute, five, odd):
                 assert sum(c.volume for c in series) == sum(t.qty for t in btc)
+                assert sum(c.taker_buy_volume for c in series) == sum(t.qty for t in bought)
+                assert sum(c.taker_buy_quote_volume for c in series) == sum(
+                    t.quote_qty for t in bought)  # fmt: skip
                 assert series[0].open == btc[0].price
                 assert series[-1].close == btc[-1].price
             assert len(five) < len(minute)

@@ -123,13 +123,14 @@ def test_ledger_deltas_continue_from_the_committed_state() -> None:
 
 def test_merge_and_placeholders() -> None:
     minute = [
-        Candle("X", 0, 10, 12, 9, 11, 5, 50, 2, 1, 2),
-        Candle("X", CANDLE_NS, 11, 15, 11, 14, 1, 14, 1, 3, 3),
-        Candle("X", 3 * CANDLE_NS, 14, 14, 7, 8, 2, 20, 2, 4, 5),
+        Candle("X", 0, 10, 12, 9, 11, 5, 50, 2, 1, 2, 3, 30),
+        Candle("X", CANDLE_NS, 11, 15, 11, 14, 1, 14, 1, 3, 3, 0, 0),
+        Candle("X", 3 * CANDLE_NS, 14, 14, 7, 8, 2, 20, 2, 4, 5, 1, 10),
     ]
     [merged] = merge(minute, 5 * CANDLE_NS)
     assert (merged.open, merged.high, merged.low, merged.close) == (10, 15, 7, 8)
     assert (merged.volume, merged.trades, merged.last_trade_id) == (8, 5, 5)
+    assert (merged.taker_buy_volume, merged.taker_buy_quote_volume) == (4, 40)
     assert len(merge(minute, 2 * CANDLE_NS)) == 2
     assert to_numbered("a = ? AND b < ?") == "a = $1 AND b < $2"
 
