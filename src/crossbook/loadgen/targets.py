@@ -184,8 +184,8 @@ class WsTarget:
     async def close(self) -> None:
         # Events precede the reply to a later request on the same socket: after the pong
         # every event of the run is queued, and one short pause lets the consumer fold them.
-        with contextlib.suppress(CrossbookError):
-            await self.stream.request("ping")
+        with contextlib.suppress(CrossbookError, TimeoutError):
+            await asyncio.wait_for(self.stream.request("ping"), 10)
         await asyncio.sleep(0.01)
         if self.consumer is not None:
             self.consumer.cancel()
