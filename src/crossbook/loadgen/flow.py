@@ -7,7 +7,9 @@ Contract:
   (new price, or a smaller size) of one. Mix shares are `Mix` fields; without open orders
   a cancel or amend becomes a new order.
 - The flow tracks the account's open orders from the answers it is told about
-  (`accepted`, `closed`), so cancels and amends name real orders. Prices are integer ticks
+  (`accepted`, `closed`), so cancels and amends name real orders: one of the account's 64
+  oldest open orders, at random. An order leaves the set when its cancel is issued, so
+  pipelined requests do not all cancel the same order. Prices are integer ticks
   and sizes integer lots (the instrument's own grid); every order carries a unique
   `client_order_id` (`<run>-<account>-<n>`) so a run's orders can be found afterwards.
 - The mid of each symbol follows a bounded random walk (one tick per `walk_every` orders).
@@ -19,11 +21,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Literal
+from itertools import islice
+from typing import Final, Literal
 
 from crossbook.domain.enums import Side
 
 ActionKind = Literal["new", "cancel", "amend"]
+_OLDEST: Final = 64
+"""Cancels and amends pick among this many of the account's oldest open orders."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +96,10 @@ class OrderFlow:
         roll = rng.random()
         owned = self.open.get(account)
         if owned and roll >= mix.new:
-            order_id = rng.choice(list(owned)) if len(owned) < 64 else next(iter(owned))
+            order_id = rng.choice(list(islice(owned, _OLDEST)))
             held = owned[order_id]
             if roll < mix.new + mix.cancel:
+                del owned[order_id]  # being canceled: name it once
                 return Action("cancel", account, held.symbol, order_id=order_id)
             if held.qty > 1 and rng.random() < 0.5:
                 return Action("amend", account, held.symbol, order_id=order_id,
