@@ -131,35 +131,40 @@ class UserEvents:
     def _order(self, o: OrderRecord, execution: str, native_event: str, status: OrderStatus,
                filled: int, ts: int, trade: ev.TradeExecuted | None = None,
                maker: bool = False, fee: int = 0) -> None:
+        topics, hub = self.hub.topics, self.hub
+        binance_topic = topics.get(f"user@{o.account}")
+        native_topic = topics.get(f"user:{o.account}")
         record = self.views.instruments[o.symbol]
         inst, scales = record.instrument, record.scales
         price, qty, quote = scales.price.format, scales.quantity.format, scales.quote.format
         time = _ms(ts)
-        report = {
-            "e": "executionReport", "E": time, "s": inst.base + inst.quote,
-            "c": o.client_order_id, "S": o.side.name, "o": _TYPES[o.type], "f": o.tif.name,
-            "q": qty(o.qty), "p": price(o.price), "P": price(o.stop_price),
-            "F": qty(o.visible_qty), "g": -1, "C": "", "x": execution, "X": _STATUS[status],
-            "r": "NONE", "i": o.order_id, "l": qty(trade.qty) if trade else qty(0),
-            "z": qty(filled), "L": price(trade.price) if trade else price(0),
-            "n": quote(fee), "N": inst.quote if trade else None,
-            "T": time, "t": trade.trade_id if trade else -1, "I": 0, "w": status.is_open,
-            "m": maker, "M": False, "O": _ms(o.created_ts),
-            "Z": quote(self._cumulative_quote(o)),
-            "Y": quote(trade.quote_qty) if trade else quote(0), "Q": quote(o.quote_qty),
-            "W": _ms(o.created_ts), "V": native_wire.STP_NAMES[o.stp].upper(),
-        }
-        native = wire.OrderEvent(
-            "orders", native_event,  # type: ignore[arg-type]
-            o.order_id, o.client_order_id, o.symbol, native_wire.STATUS_NAMES[status],
-            qty(filled), time,
-            trade_id=trade.trade_id if trade else None,
-            price=price(trade.price) if trade else (price(o.price) if o.price else None),
-            quantity=qty(trade.qty) if trade else (qty(o.qty) if o.qty else None),
-            fee=quote(fee) if trade else None,
-            liquidity=("maker" if maker else "taker") if trade else None,
-        )
-        self._publish(o.account, report, native)
+        if binance_topic is not None:  # each dialect is built only when someone reads it
+            hub.publish(binance_topic, _encode({
+                "e": "executionReport", "E": time, "s": inst.base + inst.quote,
+                "c": o.client_order_id, "S": o.side.name, "o": _TYPES[o.type],
+                "f": o.tif.name, "q": qty(o.qty), "p": price(o.price),
+                "P": price(o.stop_price), "F": qty(o.visible_qty), "g": -1, "C": "",
+                "x": execution, "X": _STATUS[status], "r": "NONE", "i": o.order_id,
+                "l": qty(trade.qty) if trade else qty(0), "z": qty(filled),
+                "L": price(trade.price) if trade else price(0), "n": quote(fee),
+                "N": inst.quote if trade else None, "T": time,
+                "t": trade.trade_id if trade else -1, "I": 0, "w": status.is_open,
+                "m": maker, "M": False, "O": _ms(o.created_ts),
+                "Z": quote(self._cumulative_quote(o)),
+                "Y": quote(trade.quote_qty) if trade else quote(0), "Q": quote(o.quote_qty),
+                "W": _ms(o.created_ts), "V": native_wire.STP_NAMES[o.stp].upper(),
+            }))
+        if native_topic is not None:
+            hub.publish(native_topic, _encode(wire.OrderEvent(
+                "orders", native_event,  # type: ignore[arg-type]
+                o.order_id, o.client_order_id, o.symbol, native_wire.STATUS_NAMES[status],
+                qty(filled), time,
+                trade_id=trade.trade_id if trade else None,
+                price=price(trade.price) if trade else (price(o.price) if o.price else None),
+                quantity=qty(trade.qty) if trade else (qty(o.qty) if o.qty else None),
+                fee=quote(fee) if trade else None,
+                liquidity=("maker" if maker else "taker") if trade else None,
+            )))
 
     def _balances(self, account: int, assets: list[str], ts: int) -> None:
         record = self.views.accounts.get(account)

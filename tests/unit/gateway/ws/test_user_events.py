@@ -81,3 +81,15 @@ def test_a_late_subscriber_sees_the_order_s_whole_history_in_z() -> None:
     venue.hub.topic("user@1", Mode.APPEND)
     reports = venue.batch([limit(3, Side.SELL, 1, 99, "s2")])
     assert [(r["z"], r["Z"]) for r in reports] == [("2", "198")]
+
+
+def test_each_dialect_gets_its_own_shape() -> None:
+    venue = Venue()
+    native = venue.hub.topic("user:1", Mode.APPEND)
+    venue.batch([limit(2, Side.SELL, 1, 100, "a")])
+    venue.batch([limit(1, Side.BUY, 1, 100, "taker")])
+    events = [json.loads(p) for p in native.pending]
+    assert "user@1" not in venue.hub.topics
+    orders = [e for e in events if e.get("channel") == "orders"]
+    assert [o["event"] for o in orders] == ["accepted", "trade"]
+    assert orders[-1]["status"] == "filled"
