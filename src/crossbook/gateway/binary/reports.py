@@ -14,6 +14,8 @@ Contract:
   `OrderTriggered` → `TriggeredReport`; a `CancelAllOrders` that was not rejected ends with
   a `CancelAllReport` counting its cancels. Balance, depth and admin events make no report.
 - Each report is encoded once with seq and request id 0; `Session.deliver` stamps them in.
+  A report no session would receive (an account with no binary session, the common case
+  for REST and WebSocket traffic) is not encoded at all.
 - `origins` (when `record_origins`) lists, for the last batch, `(index, session_id,
   request_id)` of the commands that came from binary sessions (the worker feed uses it).
 """
@@ -70,15 +72,18 @@ class ReportRouter:
         pending, origins = self.pending, self.origins
         if self.record_origins:
             origins.clear()
+        by_account = self.registry.by_account
         for index, applied in enumerate(batch):
             command = applied.command
-            origin = pending.pop(id(command), None)
+            origin = pending.pop(id(command), None) if pending else None
             if origin is not None and origin[0] is command:
                 session, request_id = origin[1], origin[2]
                 if self.record_origins:
                     origins.append((index, session.session_id, request_id))
             else:
                 session, request_id = None, 0
+                if not by_account:
+                    continue  # no binary session at all: nobody to report to
             if applied.events:
                 self._reports(applied, session, request_id)
 
@@ -86,17 +91,20 @@ class ReportRouter:
         ts, command = applied.ts, applied.command
         target = getattr(command, "account", -1)
         route = self._route
+        by_account = self.registry.by_account
+        relay = origin is not None and origin.privileged  # may take reports for others
         rejected, canceled = False, 0
         for event in applied.events:
             kind = type(event)
             if kind is ev.OrderAccepted:
                 assert isinstance(event, ev.OrderAccepted)
-                route(event.account, encode(AcceptedReport(
-                    0, 0, ts, event.account, event.order_id, event.symbol, event.side,
-                    event.type, event.qty, event.price, event.tif, event.quote_qty,
-                    event.stop_price, event.expire_ts, event.post_only, event.visible_qty,
-                    event.stp, event.working, event.client_order_id,
-                )), origin, request_id, target)
+                if relay or event.account in by_account:  # else nobody to tell
+                    route(event.account, encode(AcceptedReport(
+                        0, 0, ts, event.account, event.order_id, event.symbol, event.side,
+                        event.type, event.qty, event.price, event.tif, event.quote_qty,
+                        event.stop_price, event.expire_ts, event.post_only, event.visible_qty,
+                        event.stp, event.working, event.client_order_id,
+                    )), origin, request_id, target)
             elif kind is ev.TradeExecuted:
                 assert isinstance(event, ev.TradeExecuted)
                 self._fills(event, ts, origin, request_id, target)
@@ -104,36 +112,43 @@ class ReportRouter:
                 assert isinstance(event, ev.OrderCanceled)
                 if event.reason is CloseReason.CANCEL_ALL:
                     canceled += 1
-                route(event.account, encode(CanceledReport(
-                    0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
-                    event.status, event.filled, event.client_order_id,
-                )), origin, request_id, target)
+                if relay or event.account in by_account:  # else nobody to tell
+                    route(event.account, encode(CanceledReport(
+                        0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
+                        event.status, event.filled, event.client_order_id,
+                    )), origin, request_id, target)
             elif kind is ev.OrderRejected:
                 assert isinstance(event, ev.OrderRejected)
                 rejected = True
-                route(event.account, encode(RejectedReport(
-                    0, 0, ts, event.account, event.order_id, int(event.code), event.symbol,
-                    event.client_order_id, event.message,
-                )), origin, request_id, target)
+                if relay or event.account in by_account:  # else nobody to tell
+                    route(event.account, encode(RejectedReport(
+                        0, 0, ts, event.account, event.order_id, int(event.code), event.symbol,
+                        event.client_order_id, event.message,
+                    )), origin, request_id, target)
             elif kind is ev.OrderExpired:
                 assert isinstance(event, ev.OrderExpired)
-                route(event.account, encode(ExpiredReport(
-                    0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
-                    event.status, event.filled, event.client_order_id,
-                )), origin, request_id, target)
+                if relay or event.account in by_account:  # else nobody to tell
+                    route(event.account, encode(ExpiredReport(
+                        0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
+                        event.status, event.filled, event.client_order_id,
+                    )), origin, request_id, target)
             elif kind is ev.OrderAmended:
                 assert isinstance(event, ev.OrderAmended)
-                route(event.account, encode(AmendedReport(
-                    0, 0, ts, event.account, event.order_id, event.symbol, event.qty,
-                    event.price, event.filled, event.kept_priority, event.client_order_id,
-                )), origin, request_id, target)
+                if relay or event.account in by_account:  # else nobody to tell
+                    route(event.account, encode(AmendedReport(
+                        0, 0, ts, event.account, event.order_id, event.symbol, event.qty,
+                        event.price, event.filled, event.kept_priority, event.client_order_id,
+                    )), origin, request_id, target)
             elif kind is ev.OrderTriggered:
                 assert isinstance(event, ev.OrderTriggered)
-                route(event.account, encode(TriggeredReport(
-                    0, 0, ts, event.account, event.order_id, event.symbol, event.last_price,
-                    event.client_order_id,
-                )), origin, request_id, target)
-        if type(command) is cmd.CancelAllOrders and not rejected:
+                if relay or event.account in by_account:  # else nobody to tell
+                    route(event.account, encode(TriggeredReport(
+                        0, 0, ts, event.account, event.order_id, event.symbol, event.last_price,
+                        event.client_order_id,
+                    )), origin, request_id, target)
+        if type(command) is cmd.CancelAllOrders and not rejected and (
+            relay or command.account in by_account
+        ):
             route(command.account, encode(CancelAllReport(
                 0, 0, ts, command.account, command.symbol, canceled,
             )), origin, request_id, target)
@@ -141,17 +156,21 @@ class ReportRouter:
     def _fills(
         self, t: ev.TradeExecuted, ts: int, origin: Session | None, request_id: int, target: int
     ) -> None:
-        maker_side = Side.SELL if t.taker_side is Side.BUY else Side.BUY
-        self._route(t.maker_account, encode(FillReport(
-            0, 0, ts, t.maker_account, t.maker_order_id, t.trade_id, t.symbol, maker_side,
-            Liquidity.MAKER, t.maker_status, t.price, t.qty, t.quote_qty, t.maker_fee,
-            t.maker_filled, t.maker_client_order_id,
-        )), origin, request_id, target)
-        self._route(t.taker_account, encode(FillReport(
-            0, 0, ts, t.taker_account, t.taker_order_id, t.trade_id, t.symbol, t.taker_side,
-            Liquidity.TAKER, t.taker_status, t.price, t.qty, t.quote_qty, t.taker_fee,
-            t.taker_filled, t.taker_client_order_id,
-        )), origin, request_id, target)
+        by_account = self.registry.by_account
+        relay = origin is not None and origin.privileged
+        if relay or t.maker_account in by_account:
+            maker_side = Side.SELL if t.taker_side is Side.BUY else Side.BUY
+            self._route(t.maker_account, encode(FillReport(
+                0, 0, ts, t.maker_account, t.maker_order_id, t.trade_id, t.symbol, maker_side,
+                Liquidity.MAKER, t.maker_status, t.price, t.qty, t.quote_qty, t.maker_fee,
+                t.maker_filled, t.maker_client_order_id,
+            )), origin, request_id, target)
+        if relay or t.taker_account in by_account:
+            self._route(t.taker_account, encode(FillReport(
+                0, 0, ts, t.taker_account, t.taker_order_id, t.trade_id, t.symbol, t.taker_side,
+                Liquidity.TAKER, t.taker_status, t.price, t.qty, t.quote_qty, t.taker_fee,
+                t.taker_filled, t.taker_client_order_id,
+            )), origin, request_id, target)
 
     def _route(
         self, account: AccountId, template: bytes, origin: Session | None, request_id: int,
