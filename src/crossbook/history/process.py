@@ -35,6 +35,7 @@ import struct
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -55,14 +56,7 @@ _RESTART_MAX: Final = 5.0
 
 class ChildStatus(msgspec.Struct, frozen=True):
     opened: bool
-    projected_seq: int
-    pending: int
-    healthy: bool
-    last_error: str
-    failures: int
-    events_written: int
-    catching_up: bool
-    gap: bool
+    status: ProjectorStatus
 
 
 class ProjectorProcess:
@@ -139,16 +133,10 @@ class ProjectorProcess:
                 last_error="history process starting", failures=self.restarts,
                 events_written=0, catching_up=False, gap=False,
             )  # fmt: skip
-        return ProjectorStatus(
-            head_seq=max(self.head_seq, child.projected_seq),
-            projected_seq=child.projected_seq,
-            pending=child.pending,
-            healthy=child.healthy and child.opened,
-            last_error=child.last_error,
-            failures=child.failures + self.restarts,
-            events_written=child.events_written,
-            catching_up=child.catching_up,
-            gap=child.gap,
+        s = child.status
+        return replace(
+            s, head_seq=max(self.head_seq, s.projected_seq), healthy=s.healthy and child.opened,
+            failures=s.failures + self.restarts,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -169,7 +157,7 @@ class ProjectorProcess:
     async def flush(self) -> None:
         """Wait until the child has stored everything offered so far."""
         target = self.head_seq
-        while self._child is None or self._child.projected_seq < target:
+        while self._child is None or self._child.status.projected_seq < target:
             self._progress.clear()
             await self._progress.wait()
 
@@ -269,11 +257,8 @@ async def _child(target: str, data_dir: Path, head_seq: int, grace: float) -> in
 
     async def report() -> None:
         while True:
-            s = projector.status()
-            out.write(msgspec.json.encode(ChildStatus(
-                projector.opened, s.projected_seq, s.pending, s.healthy, s.last_error,
-                s.failures, s.events_written, s.catching_up, s.gap,
-            )) + b"\n")
+            status = ChildStatus(projector.opened, projector.status())
+            out.write(msgspec.json.encode(status) + b"\n")
             out.flush()
             await asyncio.sleep(STATUS_INTERVAL)
 
