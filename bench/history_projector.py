@@ -13,7 +13,8 @@ would) before timing.
   full queue: events stored per second, from an empty database.
 - catch-up: the database is empty and the projector's `catch_up` source (records held in
   memory, so engine replay time is excluded) holds everything; the figure is events stored
-  per second until the lag is zero.
+  per second until the lag is zero and the secondary indexes, dropped for this bulk load
+  into an empty database, are built again (`flush()` waits for both).
 PostgreSQL runs from the local server binaries in a temporary directory with its default
 settings (fsync on, synchronous_commit on); the projector's own transactions commit without
 waiting for the WAL flush unless `--synchronous-commit on` (a node does the same: it
