@@ -127,7 +127,7 @@ class HistoryReader:
         """Candles of a Binance interval name whose open time is in `[start, end]` (both
         inclusive, as Binance): the first `limit` from `start`, else the latest `limit`.
 
-        Stored candles are one minute wide and carry no taker-buy split (reported as 0);
+        Stored candles are one minute wide and carry the taker-buy split;
         `1s` candles are computed from stored trades."""
         latest = start is None
         end_excl = None if end is None else end + 1
@@ -163,8 +163,8 @@ def _candle(c: queries.Candle, open_ts: int, next_open: int) -> Candle:
     return Candle(
         open_time=open_ts, close_time=next_open - 1, open=c.open, high=c.high, low=c.low,
         close=c.close, volume=c.volume, quote_volume=c.quote_volume, count=c.trades,
-        taker_buy_volume=0, taker_buy_quote_volume=0, first_trade_id=c.first_trade_id,
-        last_trade_id=c.last_trade_id,
+        taker_buy_volume=c.taker_buy_volume, taker_buy_quote_volume=c.taker_buy_quote_volume,
+        first_trade_id=c.first_trade_id, last_trade_id=c.last_trade_id,
     )  # fmt: skip
 
 

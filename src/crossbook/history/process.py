@@ -272,8 +272,7 @@ async def _child(target: str, data_dir: Path, head_seq: int, grace: float) -> in
                 break  # the node closed the pipe (stopping, or gone)
             message = decode(payload)
             if isinstance(message, int):  # batches up to this seq were dropped: catch up
-                projector.head_seq = max(projector.head_seq, message)
-                projector._wake.set()  # the projector re-checks whether to catch up
+                projector.offer_head(message)
             else:
                 projector.on_batch(message)
     finally:

@@ -124,6 +124,13 @@ class Projector:
             self._overflow = True
         self._wake.set()
 
+    def offer_head(self, seq: int) -> None:
+        """Records up to `seq` are durable but were not offered (dropped on the way): with a
+        catch-up source the writer fetches them from it. Never blocks, never raises."""
+        if seq > self.head_seq:
+            self.head_seq = seq
+            self._wake.set()
+
     def status(self) -> ProjectorStatus:
         gap = self.catch_up is None and bool(self._pending) and (
             self._pending[0].seq > self.stored_seq + 1

@@ -318,7 +318,10 @@ async def candles(
     if interval <= 0:
         raise ValueError("interval must be positive")
     limit = _limit(limit)
-    start = None if start is None else start - start % interval
+    # Binance bounds open times: the first candle opening at or after `start`, and every
+    # candle opening before `end` (exclusive here), whole
+    start = None if start is None else -(-start // interval) * interval
+    end = None if end is None else -(-end // interval) * interval
     if interval % CANDLE_NS == 0:
         table, key, columns = "candles", "open_ts", CANDLE_COLUMNS
         source_limit = limit * (interval // CANDLE_NS)
