@@ -13,7 +13,8 @@ times each stage alone over all batches, R times with fresh state:
 - `market data`: L2 books, trades, aggTrades, tickers and candles of every interval;
 - `ws publisher`: market data plus the WebSocket fan-out with no subscriber (what a node
   with `--ws` pays before anyone subscribes);
-- `binary reports`: execution reports encoded for every event (no session connected);
+- `binary reports`: execution reports for every event, each account followed by one binary
+  session (the reports are encoded, stamped and kept for resend; no socket);
 - `history rows`: the projector's row builder (the database write is not included).
 
 Output: median microseconds per command per stage with the spread, written with the
@@ -33,10 +34,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from crossbook.domain.enums import Permission
 from crossbook.engine.exchange import Exchange
 from crossbook.gateway.binary.reports import ReportRouter
 from crossbook.gateway.binary.sessions import SessionRegistry
-from crossbook.gateway.views import GatewayViews
+from crossbook.gateway.views import GatewayViews, KeyRecord
 from crossbook.gateway.ws.fanout import Hub
 from crossbook.gateway.ws.publisher import Publisher
 from crossbook.gateway.ws.user import UserEvents
@@ -103,7 +105,10 @@ def _publisher() -> Callable[[Sequence[Applied]], object]:
 
 
 def _reports() -> Callable[[Sequence[Applied]], object]:
-    return ReportRouter(SessionRegistry()).on_batch
+    registry = SessionRegistry()
+    for account in range(1, 11):  # the workload's accounts
+        registry.open(KeyRecord(f"key-{account}", b"", account, Permission.TRADE), 0)
+    return ReportRouter(registry).on_batch
 
 
 def _history() -> Callable[[Sequence[Applied]], object]:
