@@ -74,7 +74,8 @@ def test_binary_and_rest_orders_share_the_key_budget(node: NodeProcess) -> None:
                 assert rest.status_code == 201, rest.text
             answers = await asyncio.gather(*(
                 client.new_order("BTC-USDT", Side.BUY, OrderType.LIMIT, qty=1_000,
-                                 price=4_000_000 + i) for i in range(5)))
+                                 price=4_000_000 + i, client_order_id=f"lim-{i}")
+                for i in range(5)))
             accepted = [a for a in answers if isinstance(a, AcceptedReport)]
             refused = [a for a in answers if isinstance(a, RejectedReport)]
             assert len(accepted) == ORDERS_PER_10S - 2
@@ -82,6 +83,8 @@ def test_binary_and_rest_orders_share_the_key_budget(node: NodeProcess) -> None:
             for report in refused:
                 assert report.code == Reject.GATEWAY_RATE_LIMITED
                 assert "orders per 10 s" in report.message
+            # a refusal names the client order id of the request it answers
+            assert sorted(r.client_order_id for r in refused) == ["lim-3", "lim-4"]
             rest = node.signed("POST", "/v1/orders", REST_ORDER, key=key, secret=secret)
             assert (rest.status_code, rest.json()["code"]) == (429, Reject.GATEWAY_RATE_LIMITED)
             # the session stays open: a cancel (weighed, not an order) still goes through

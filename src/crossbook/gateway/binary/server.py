@@ -331,28 +331,37 @@ class BinaryConnection(asyncio.Protocol):
     ) -> None:
         server = self.server
         limits = server.limits
+        refused: tuple[Reject, str] | None = None
         if limits is not None and command.account == session.account:
-            refused = limits.spend_key(session.api_key, ORDER_ENTRY_WEIGHT, orders)
-            if refused is not None:
-                self._reject(session, request_id, symbol, refused.code, refused.message)
+            limited = limits.spend_key(session.api_key, ORDER_ENTRY_WEIGHT, orders)
+            if limited is not None:
+                refused = limited.code, limited.message
+        if refused is None:
+            try:
+                future = server.bus.submit(command)
+            except Throttled as exc:
+                refused = Reject.GATEWAY_THROTTLED, str(exc)
+            except SequencerError as exc:
+                refused = Reject.GATEWAY_UNAVAILABLE, str(exc)
+                server.router.forget_failed()
+            else:
+                server.router.track(command, session, request_id, future)
                 return
-        try:
-            future = server.bus.submit(command)
-        except Throttled as exc:
-            self._reject(session, request_id, symbol, Reject.GATEWAY_THROTTLED, str(exc))
-            return
-        except SequencerError as exc:
-            self._reject(session, request_id, symbol, Reject.GATEWAY_UNAVAILABLE, str(exc))
-            server.router.forget_failed()
-            return
-        server.router.track(command, session, request_id, future)
+        # the refusal names the order the request named, so clients can match it
+        cid, order_id = "", 0
+        if isinstance(command, cmd.CancelOrder | cmd.AmendOrder):
+            cid, order_id = command.client_order_id, command.order_id
+        elif isinstance(command, cmd.PlaceOrder):
+            cid = command.client_order_id
+        self._reject(session, request_id, symbol, *refused, cid, order_id)
 
     def _reject(
-        self, session: Session, request_id: int, symbol: str, code: Reject, text: str
+        self, session: Session, request_id: int, symbol: str, code: Reject, text: str,
+        client_order_id: str = "", order_id: int = 0,
     ) -> None:
         report = RejectedReport(
-            0, 0, Nanos(self.server.clock()), AccountId(session.account), OrderId(0),
-            int(code), symbol, "", text,
+            0, 0, Nanos(self.server.clock()), AccountId(session.account), OrderId(order_id),
+            int(code), symbol, client_order_id, text,
         )
         session.deliver(encode(report), request_id)
 
