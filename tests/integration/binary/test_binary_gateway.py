@@ -36,6 +36,7 @@ from crossbook.protocol.binary_messages import (
     RejectedReport,
     Report,
 )
+from tests.support.journal_reads import journaled_orders
 from tests.support.node import NodeProcess
 
 CONFIG = """
@@ -216,6 +217,29 @@ def test_bad_field_after_login_and_login_refusals(node: NodeProcess) -> None:
     wrong = asyncio.run(raw_session(node, login_frame(key, "not-the-secret", 3)))
     assert isinstance(wrong[0], LoginRejected)
     assert wrong[0].code == Reject.GATEWAY_UNAUTHORIZED
+
+
+def test_a_revoked_key_ends_its_open_session(node: NodeProcess) -> None:
+    key, secret = node.trader(33, FUNDS)
+
+    async def scenario() -> list[Message]:
+        reader, writer = await asyncio.open_unix_connection(socket_path(node))
+        writer.write(login_frame(key, secret, 1))
+        decoder = FrameDecoder(accept=SERVER_MESSAGES)
+        accepted, _ = decoder.feed(await asyncio.wait_for(reader.read(4096), 10))
+        assert isinstance(accepted[0], LoginAccepted)
+        await asyncio.to_thread(node.admin, "DELETE", f"/v1/admin/api-keys/{key}")
+        writer.write(encode(NewOrder(7, "BTC-USDT", Side.BUY, OrderType.LIMIT, 1_000, 1)))
+        rest = await asyncio.wait_for(reader.read(), 10)  # until the server closes
+        writer.close()
+        messages, error = decoder.feed(rest)
+        assert error is None
+        return messages
+
+    messages = asyncio.run(scenario())
+    assert [type(m) for m in messages] == [Logout]
+    assert messages[0].code == Reject.GATEWAY_UNAUTHORIZED
+    assert journaled_orders(node.data_dir, 33) == 0
 
 
 def test_random_bytes_never_stop_the_node(node: NodeProcess) -> None:

@@ -8,18 +8,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from crossbook.client.binary import BinaryClient
-from crossbook.domain import commands as cmd
 from crossbook.domain.enums import OrderType, Side
 from crossbook.domain.rejects import Reject
-from crossbook.journal.core import JOURNAL_DIR
-from crossbook.journal.segments import iter_records, scan_journal
 from crossbook.protocol.binary_messages import AcceptedReport, CanceledReport, RejectedReport
 from tests.integration.binary.test_binary_gateway import CONFIG, FUNDS
+from tests.support.journal_reads import journaled_orders
 from tests.support.node import NodeProcess
 
 ORDERS_PER_10S = 5
@@ -39,14 +36,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     process.start()
     yield process
     process.close()
-
-
-def journaled_orders(data_dir: Path, account: int) -> int:
-    """How many `PlaceOrder`s of `account` the node's journal holds (read while it runs)."""
-    state = scan_journal(data_dir / JOURNAL_DIR, repair=False)
-    return sum(1 for record in iter_records(state)
-               if isinstance(record.command, cmd.PlaceOrder)
-               and record.command.account == account)
 
 
 async def start_of_a_window(margin_s: float = 4.0) -> None:

@@ -18,8 +18,8 @@ from crossbook.config import DEFAULT_TOML
 from crossbook.domain.enums import OrderType, Side
 from crossbook.domain.rejects import Reject
 from crossbook.protocol.binary_messages import AcceptedReport
-from tests.integration.binary.test_binary_limits import journaled_orders
 from tests.integration.ws.conftest import login_message, recv_json, ws
+from tests.support.journal_reads import journaled_orders
 from tests.support.node import NodeProcess
 
 ORDERS_PER_10S = 6

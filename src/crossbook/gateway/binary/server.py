@@ -248,6 +248,9 @@ class BinaryConnection(asyncio.Protocol):
             else:
                 self.logout(ProtocolErrorCode.LOGIN_REQUIRED, "the first frame must be Login")
             return
+        if session.api_key not in self.server.policy.keys:  # revoked since the login
+            self.logout(Reject.GATEWAY_UNAUTHORIZED, "the API key was revoked")
+            return
         if kind is NewOrder:
             assert isinstance(message, NewOrder)
             account = self._account(session, message.account, message.request_id, message.symbol)
