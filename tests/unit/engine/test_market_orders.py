@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from crossbook.domain import events as ev
 from crossbook.domain.enums import CloseReason, OrderStatus, OrderType
 from crossbook.domain.rejects import Reject
@@ -164,6 +166,33 @@ def test_a_market_order_never_rests() -> None:
     assert v.depth() == ([], [])
     assert v.ex.open_orders(BOB) == []
     assert v.balance(BOB, "BTC") == (FUNDS - 1, 0)
+
+
+def test_a_market_buy_by_quote_always_ends_in_its_own_command() -> None:
+    """Whatever the budget against whatever book, the order's last event of the command gives
+    it a closed status (the last trade FILLED, or an expiry): reports and user streams need
+    no inference to close it."""
+    rng = random.Random(5)
+    checked = 0
+    for _ in range(60):
+        v = venue()
+        for _ in range(rng.randint(1, 6)):
+            v.sell(BOB, rng.randint(1, 5), rng.randint(95, 110))
+        for _ in range(5):
+            events = v.buy(ALICE, 0, type=MARKET, quote_qty=rng.randint(1, 3_000))
+            placed = of(events, ev.OrderAccepted)
+            if not placed:
+                continue
+            order_id, final = placed[0].order_id, None
+            for e in events:
+                if isinstance(e, ev.TradeExecuted) and e.taker_order_id == order_id:
+                    final = e.taker_status
+                elif isinstance(e, ev.OrderExpired) and e.order_id == order_id:
+                    final = e.status
+            assert final is not None
+            assert not final.is_open
+            checked += 1
+    assert checked > 50
 
 
 def _withdraw_all_but(account: int, asset: str, keep: int):  # type: ignore[no-untyped-def]
