@@ -18,7 +18,8 @@ would) before timing.
 PostgreSQL runs from the local server binaries in a temporary directory with its default
 settings (fsync on, synchronous_commit on); the projector's own transactions commit without
 waiting for the WAL flush unless `--synchronous-commit on` (a node does the same: it
-re-derives any commit a crash loses from the journal). R runs each, median reported. Writes
+re-derives any commit a crash loses from the journal). The process uses the collector policy
+of a node's history process unless `--gc default`. R runs each, median reported. Writes
 bench/results/history-<utc>.json with the workload, seed, machine and server version.
 """
 
@@ -43,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.history_workload import Workload, batches
 from tests.support.postgres import PostgresServer, find_bindir
 
+from crossbook.gc_policy import use_thresholds
 from crossbook.history.postgres import PostgresStore
 from crossbook.history.projector import Projector
 from crossbook.history.sqlite import SqliteStore
@@ -122,7 +124,14 @@ def main() -> None:
         help="PostgreSQL transactions wait for the WAL flush (on) or not (off: what a node "
         "does, since it re-derives lost commits from the journal)",
     )  # fmt: skip
+    parser.add_argument(
+        "--gc", choices=["node", "default"], default="node",
+        help="the collector policy of a node's history process (crossbook.gc_policy) or "
+        "CPython's defaults",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.gc == "node":
+        use_thresholds()
 
     stream = list(Workload(seed=args.seed).stream(args.commands))
     parts = batches(stream, seed=args.seed)
@@ -167,6 +176,7 @@ def main() -> None:
             "seed": args.seed,
             "records_per_transaction": args.chunk,
         },
+        "gc": args.gc,
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),

@@ -33,7 +33,7 @@ The files are read once before measuring, so every measurement sees a warm page 
 (dropping caches needs root; recovery from a cold disk adds the read time of the journal).
 `records/s` is the journal's records over those seconds (for `snapshot`, all of them, though
 only the tail is applied).
-The measuring process uses the node's garbage-collector thresholds (`crossbook.node.tune_gc`).
+The measuring process uses the node's garbage-collector thresholds (`crossbook.gc_policy`).
 Both recoveries must reach the state hash the build ended with, or the run fails.
 The engine build (plain Python or compiled with mypyc) is recorded; compile the engine into a
 copy of `src/` and put that first on PYTHONPATH to measure the compiled one.
@@ -61,11 +61,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from crossbook.engine import exchange as exchange_module
 from crossbook.engine.exchange import Exchange
+from crossbook.gc_policy import GC_THRESHOLDS
 from crossbook.journal.core import JOURNAL_DIR, open_store, recover_directory
 from crossbook.journal.file import Durability, open_journal
 from crossbook.journal.recovery import full_replay
 from crossbook.journal.segments import iter_records, scan_journal
-from crossbook.node import GC_THRESHOLDS
 from crossbook.sequencer.ports import SnapshotMeta
 
 ENGINE_BUILD = "mypyc" if (exchange_module.__file__ or "").endswith(".so") else "python"

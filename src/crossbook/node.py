@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib
 import importlib.util
 import json
@@ -57,6 +56,7 @@ from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.native.admin import new_key_pair
 from crossbook.gateway.views import GatewayViews, OrderRecord
 from crossbook.gateway.ws import Limits, WebSocketGateway
+from crossbook.gc_policy import tune_gc, use_thresholds
 from crossbook.history import history_target
 from crossbook.history.process import ProjectorProcess
 from crossbook.journal.core import Core, open_core
@@ -241,7 +241,7 @@ async def run_node(settings: NodeSettings) -> int:
     import uvicorn  # noqa: PLC0415 (the server is only needed when serving)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    gc.set_threshold(*GC_THRESHOLDS)  # recovery replays with the serving policy too
+    use_thresholds()  # recovery replays with the serving policy too
     seq_config = settings.config.sequencer
     core = await open_core(
         settings.data_dir, durability=settings.durability,
@@ -301,25 +301,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
-
-
-GC_THRESHOLDS = (100_000, 50, 100)
-"""Young-generation collections every 100,000 net container allocations instead of 700."""
-
-
-def tune_gc() -> None:
-    """Collect once, freeze what start-up built, and collect the young generation rarely.
-
-    A node holds hundreds of thousands of long-lived objects (resting orders, views, books)
-    and allocates a few short-lived ones per command; with CPython's default thresholds the
-    collector rescans survivors over and over (about 15% of a loaded node's CPU, pauses of
-    100 ms and more in the oldest generation). Frozen start-up objects are never scanned
-    again; young objects mostly die before a collection sees them. Cyclic garbage is still
-    collected, just in larger, rarer steps.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -59,10 +59,11 @@ from crossbook.gateway.history import HistoryReader
 from crossbook.gateway.limits import LimitConfig, RateLimiter
 from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.views import GatewayViews
+from crossbook.gc_policy import tune_gc
 from crossbook.history import open_store
 from crossbook.history.process import open_eventually
 from crossbook.marketdata.views import MarketData
-from crossbook.node import configure_logging, registrars, tune_gc
+from crossbook.node import configure_logging, registrars
 from crossbook.protocol.binary_messages import (
     Amend,
     Cancel,

@@ -41,6 +41,7 @@ from typing import Final
 
 import msgspec
 
+from crossbook.gc_policy import tune_gc, use_thresholds
 from crossbook.history import open_store
 from crossbook.history.projector import Projector, ProjectorStatus
 from crossbook.history.replay import catch_up_from
@@ -248,7 +249,9 @@ async def open_eventually(store: HistoryStore) -> None:
 async def _child(target: str, data_dir: Path, head_seq: int, grace: float) -> int:
     projector = Projector(open_store(target, rederivable=True), catch_up=catch_up_from(data_dir))
     projector.head_seq = head_seq
+    use_thresholds()  # the node's collector policy: rows are many short-lived containers
     await projector.start()
+    tune_gc()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 30)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crossbook.node import GC_THRESHOLDS, tune_gc
+from crossbook.gc_policy import GC_THRESHOLDS, tune_gc
 
 
 @pytest.fixture

@@ -1,0 +1,30 @@
+"""The garbage-collector policy of crossbook's long-running processes (node, gateway workers,
+the history projector).
+
+A node holds hundreds of thousands of long-lived objects (resting orders, views, books) and
+allocates a few short-lived ones per command; with CPython's default thresholds the
+collector rescans survivors over and over (about 15% of the sequencer benchmark's time,
+pauses of 100 ms and more in the oldest generation). Frozen start-up objects are never
+scanned again; young objects mostly die before a collection sees them. Cyclic garbage is
+still collected, just in larger, rarer steps.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Final
+
+GC_THRESHOLDS: Final = (100_000, 50, 100)
+"""Young-generation collections every 100,000 net container allocations instead of 700."""
+
+
+def use_thresholds() -> None:
+    """Collect rarely from now on (what a process does before a long start-up or load)."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def tune_gc() -> None:
+    """Collect once, freeze what start-up built, and collect the young generation rarely."""
+    gc.collect()
+    gc.freeze()
+    use_thresholds()
