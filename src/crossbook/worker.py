@@ -61,7 +61,7 @@ from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.views import GatewayViews
 from crossbook.gc_policy import tune_gc
 from crossbook.history import open_store
-from crossbook.history.process import open_eventually
+from crossbook.history.process import open_reader
 from crossbook.marketdata.views import MarketData
 from crossbook.node import configure_logging, registrars
 from crossbook.protocol.binary_messages import (
@@ -218,11 +218,7 @@ async def run_worker(
     reopen: asyncio.Task[None] | None = None
     if store is not None:  # the node's history database, read past the views like the core
         context.history = HistoryReader(store)
-        try:
-            await store.open()
-        except Exception as exc:  # not up yet: keep trying in the background
-            log.warning("history reader cannot open the database: %s", exc)
-            reopen = asyncio.get_running_loop().create_task(open_eventually(store))
+        reopen = await open_reader(store)
     app = build_app(context, registrars())
     tune_gc()
     sock = socket.socket(fileno=fd)

@@ -78,7 +78,6 @@ class ProjectorProcess:
         self._dropping = False
         self._stopping = False
         self._supervisor: asyncio.Task[None] | None = None
-        self._reader_opened = False
         self._reader_task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
         self._encode = msgspec.msgpack.Encoder().encode
@@ -143,14 +142,7 @@ class ProjectorProcess:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        try:
-            await self.store.open()
-            self._reader_opened = True
-        except Exception as exc:  # PostgreSQL not up yet: keep trying in the background
-            log.warning("history reader cannot open the database: %s", exc)
-            with contextlib.suppress(Exception):
-                await self.store.close()
-            self._reader_task = asyncio.create_task(self._open_reader())
+        self._reader_task = await open_reader(self.store)
         proc = await self._spawn()  # batches offered after `start` reach the child
         self._supervisor = asyncio.create_task(self._supervise(proc), name="history-process")
         self._ticker = asyncio.create_task(self._tell_head(), name="history-head")
@@ -186,7 +178,7 @@ class ProjectorProcess:
             self._reader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader_task
-        if self._reader_opened:
+        with contextlib.suppress(Exception):
             await self.store.close()
 
     async def _spawn(self) -> asyncio.subprocess.Process:
@@ -222,12 +214,20 @@ class ProjectorProcess:
                 return
             proc = await self._spawn()
 
-    async def _open_reader(self) -> None:
-        await open_eventually(self.store)
-        self._reader_opened = True
+async def open_reader(store: HistoryStore) -> asyncio.Task[None] | None:
+    """Open `store` for reads now; if the database does not answer yet (PostgreSQL not up),
+    return the background task that keeps trying, so a start never fails on it."""
+    try:
+        await store.open()
+    except Exception as exc:
+        log.warning("history reader cannot open the database: %s", exc)
+        with contextlib.suppress(Exception):
+            await store.close()
+        return asyncio.create_task(_open_eventually(store), name="history-reader")
+    return None
 
 
-async def open_eventually(store: HistoryStore) -> None:
+async def _open_eventually(store: HistoryStore) -> None:
     """Open `store`, retrying with backoff (up to 5 s apart) until the database answers."""
     delay = 0.2
     while True:

@@ -96,56 +96,53 @@ class ReportRouter:
         rejected, canceled = False, 0
         for event in applied.events:
             kind = type(event)
-            if kind is ev.OrderAccepted:
-                assert isinstance(event, ev.OrderAccepted)
-                if relay or event.account in by_account:  # else nobody to tell
-                    route(event.account, encode(AcceptedReport(
-                        0, 0, ts, event.account, event.order_id, event.symbol, event.side,
-                        event.type, event.qty, event.price, event.tif, event.quote_qty,
-                        event.stop_price, event.expire_ts, event.post_only, event.visible_qty,
-                        event.stp, event.working, event.client_order_id,
-                    )), origin, request_id, target)
-            elif kind is ev.TradeExecuted:
+            if kind is ev.TradeExecuted:
                 assert isinstance(event, ev.TradeExecuted)
                 self._fills(event, ts, origin, request_id, target)
+                continue
+            if not relay and getattr(event, "account", None) not in by_account:
+                continue  # nobody to tell (what is skipped only feeds this account's reports)
+            if kind is ev.OrderAccepted:
+                assert isinstance(event, ev.OrderAccepted)
+                route(event.account, encode(AcceptedReport(
+                    0, 0, ts, event.account, event.order_id, event.symbol, event.side,
+                    event.type, event.qty, event.price, event.tif, event.quote_qty,
+                    event.stop_price, event.expire_ts, event.post_only, event.visible_qty,
+                    event.stp, event.working, event.client_order_id,
+                )), origin, request_id, target)
             elif kind is ev.OrderCanceled:
                 assert isinstance(event, ev.OrderCanceled)
                 if event.reason is CloseReason.CANCEL_ALL:
                     canceled += 1
-                if relay or event.account in by_account:  # else nobody to tell
-                    route(event.account, encode(CanceledReport(
-                        0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
-                        event.status, event.filled, event.client_order_id,
-                    )), origin, request_id, target)
+                route(event.account, encode(CanceledReport(
+                    0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
+                    event.status, event.filled, event.client_order_id,
+                )), origin, request_id, target)
             elif kind is ev.OrderRejected:
                 assert isinstance(event, ev.OrderRejected)
                 rejected = True
-                if relay or event.account in by_account:  # else nobody to tell
-                    route(event.account, encode(RejectedReport(
-                        0, 0, ts, event.account, event.order_id, int(event.code), event.symbol,
-                        event.client_order_id, event.message,
-                    )), origin, request_id, target)
+                route(event.account, encode(RejectedReport(
+                    0, 0, ts, event.account, event.order_id, int(event.code), event.symbol,
+                    event.client_order_id, event.message,
+                )), origin, request_id, target)
             elif kind is ev.OrderExpired:
                 assert isinstance(event, ev.OrderExpired)
-                if relay or event.account in by_account:  # else nobody to tell
-                    route(event.account, encode(ExpiredReport(
-                        0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
-                        event.status, event.filled, event.client_order_id,
-                    )), origin, request_id, target)
+                route(event.account, encode(ExpiredReport(
+                    0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
+                    event.status, event.filled, event.client_order_id,
+                )), origin, request_id, target)
             elif kind is ev.OrderAmended:
                 assert isinstance(event, ev.OrderAmended)
-                if relay or event.account in by_account:  # else nobody to tell
-                    route(event.account, encode(AmendedReport(
-                        0, 0, ts, event.account, event.order_id, event.symbol, event.qty,
-                        event.price, event.filled, event.kept_priority, event.client_order_id,
-                    )), origin, request_id, target)
+                route(event.account, encode(AmendedReport(
+                    0, 0, ts, event.account, event.order_id, event.symbol, event.qty,
+                    event.price, event.filled, event.kept_priority, event.client_order_id,
+                )), origin, request_id, target)
             elif kind is ev.OrderTriggered:
                 assert isinstance(event, ev.OrderTriggered)
-                if relay or event.account in by_account:  # else nobody to tell
-                    route(event.account, encode(TriggeredReport(
-                        0, 0, ts, event.account, event.order_id, event.symbol, event.last_price,
-                        event.client_order_id,
-                    )), origin, request_id, target)
+                route(event.account, encode(TriggeredReport(
+                    0, 0, ts, event.account, event.order_id, event.symbol, event.last_price,
+                    event.client_order_id,
+                )), origin, request_id, target)
         if type(command) is cmd.CancelAllOrders and not rejected and (
             relay or command.account in by_account
         ):
