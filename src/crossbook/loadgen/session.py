@@ -3,7 +3,8 @@
 `bench(args)` takes the parsed `crossbook bench` arguments (see `crossbook.cli.bench`) and
 returns the result dictionary it also wrote to disk: the configuration, the machine (with
 load average), the summary (throughput, HDR percentiles in µs, errors by code, mix,
-timeline) and the lost-order verification. For binary and WebSocket, which see every
+timeline, CPU per answered request of the load generator and, when it spawned the node, of
+the node's processes) and the lost-order verification. For binary and WebSocket, which see every
 change of their accounts' orders, the verification also checks that every order the
 reports and events left open is open on the node (WebSocket: for each account whose stream
 never reconnected; `ws_accounts_not_exact` counts the others). A node it spawned is
@@ -27,6 +28,7 @@ from crossbook.loadgen.setup import (
     ADMIN_SECRET,
     SpawnedNode,
     machine,
+    process_tree_cpu,
     provision,
     verify_journal,
     verify_state,
@@ -85,10 +87,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 targets.append(RestTarget(account, key, secret, flow, acked, http[0], http[1],
                                           setup.grids))
         await asyncio.gather(*(t.open() for t in targets))
+        node_pid = node.process.pid if node is not None and node.process is not None else 0
+        node_cpu = process_tree_cpu(node_pid) if node_pid else None
+        own_cpu = time.process_time()
         stats = await run_load(
             targets, flow, duration=args.duration, window=args.window, rate=args.rate,
             progress=not args.no_progress,
         )
+        cpu = {"loadgen_s": time.process_time() - own_cpu}
+        if node_cpu is not None:
+            cpu["node_s"] = (process_tree_cpu(node_pid) or node_cpu) - node_cpu
         await asyncio.sleep(0.5)  # unsolicited reports still on their way
         for target in targets:
             await target.close()
@@ -119,7 +127,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "coordinated_omission": "open loop: latency from the intended send time; "
                                 "closed loop: send to answer, window per connection",
-        "summary": stats.summary(),
+        "summary": stats.summary() | {"cpu_us_per_answer": {
+            name[:-2]: round(seconds * 1e6 / max(stats.done, 1), 1)
+            for name, seconds in cpu.items()
+        }},
         "verify": verify,
     }
     out = args.out or default_out(args.target, args.workers)

@@ -14,6 +14,8 @@ Contract:
   through the API, every open order of the run on the node must be one that was
   acknowledged, and every order the reports or events left open (`expected_open`, per
   account) must be open on the node.
+- `process_tree_cpu(pid)` is the user+system CPU seconds of a process and its descendants
+  (the node with its gateway workers and history process), from /proc; None elsewhere.
 - `write_results` writes the JSON result and two PNG plots (matplotlib, Agg): the latency
   percentile curve and throughput over time.
 """
@@ -191,6 +193,31 @@ def verify_journal(
     missing = [cid for _, cid, _ in acked if cid not in journaled]
     return {"journaled_orders": len(journaled), "acked_missing_in_journal": len(missing),
             "missing_examples": missing[:10]}
+
+
+def process_tree_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by `pid` and every live descendant."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks: dict[int, tuple[int, int]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = text[text.rfind(")") + 2:].split()
+        ticks[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    if pid not in ticks:
+        return None
+    total, frontier = 0, [pid]
+    while frontier:
+        current = frontier.pop()
+        total += ticks[current][1]
+        frontier.extend(child for child, (parent, _) in ticks.items() if parent == current)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> dict[str, Any]:

@@ -1,0 +1,23 @@
+import os
+import subprocess
+import sys
+
+from crossbook.loadgen.setup import process_tree_cpu
+
+
+def test_process_tree_cpu_counts_the_process_and_its_children() -> None:
+    own = process_tree_cpu(os.getpid())
+    assert own is not None
+    assert own > 0
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        with_child = process_tree_cpu(os.getpid())
+        assert with_child is not None
+        assert with_child >= own
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_process_tree_cpu_of_a_missing_process_is_none() -> None:
+    assert process_tree_cpu(2**22 + 12345) is None
