@@ -1,4 +1,8 @@
-"""Shared test configuration: Hypothesis profiles.
+"""Shared test configuration: the engine build under test, and Hypothesis profiles.
+
+The suite tests the plain-Python engine, the reference, even when a mypyc build sits beside
+the sources: `CROSSBOOK_ENGINE=python` unless the caller asked for `compiled` (set before
+`crossbook` is first imported; nodes started by the tests inherit it).
 
 `default` keeps the property suite short enough for every run; set
 `CROSSBOOK_HYPOTHESIS_PROFILE=long` for a deeper search (more examples, longer streams).
@@ -9,6 +13,8 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, settings
+
+os.environ.setdefault("CROSSBOOK_ENGINE", "python")
 
 settings.register_profile(
     "default",

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from crossbook import __version__
+from crossbook import ENGINE_BUILD, __version__
 
 # Subcommand groups, imported lazily so that `crossbook --help` stays fast.
 GROUPS: tuple[str, ...] = (
@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crossbook", description="crossbook: an exchange in a box."
     )
-    parser.add_argument("--version", action="version", version=f"crossbook {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"crossbook {__version__} (engine: {ENGINE_BUILD})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in GROUPS:
         importlib.import_module(name).register(sub)
