@@ -9,7 +9,9 @@ Contract:
   request) write at once and return a future of the request's answer: `AcceptedReport`,
   `CanceledReport`, `AmendedReport` or `CancelAllReport`, or `RejectedReport`. Frames written
   in one event-loop turn go out in one `write` (batching). `drain()` waits while the socket
-  buffer is full.
+  buffer is full. `send(request, on_answer)` is the same without a future: `on_answer` is
+  called once, with the answer or with the `ConnectionLost` the future would have raised
+  (the cheaper form for a caller that keeps many requests in flight).
 - Every report (answers and unsolicited fills, cancels, expiries) goes, in session `seq`
   order and each once, to `on_report` if given, else to the `reports()` async iterator.
 - Heartbeats every `heartbeat_ms` the server agreed; a connection silent for three intervals
@@ -24,6 +26,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from functools import partial
 from typing import Any, Final, cast, get_args
 
 from crossbook.domain.enums import OrderType, Side
@@ -61,7 +64,7 @@ ANSWERS: Final[dict[type[Message], tuple[type[Message], ...]]] = {
     CancelAll: (CancelAllReport, RejectedReport),
 }
 """The reports that answer each request type (the first one carrying its request id)."""
-_REPORTS: Final[tuple[type[Message], ...]] = get_args(Report)
+_REPORTS: Final[frozenset[type[Message]]] = frozenset(get_args(Report))
 _NO_RECONNECT: Final = {Reject.GATEWAY_UNAUTHORIZED, Reject.GATEWAY_FORBIDDEN}
 
 
@@ -77,6 +80,19 @@ class LoginRejectedError(BinaryClientError):
 
 class ConnectionLost(BinaryClientError, ConnectionError):
     """The connection dropped before the request's answer; it will arrive as a report."""
+
+
+OnAnswer = Callable[[Report | ConnectionLost], None]
+"""Called once with a request's answer, or with `ConnectionLost`."""
+
+
+def _resolve(future: asyncio.Future[Report], answer: Report | ConnectionLost) -> None:
+    if future.done():
+        return
+    if isinstance(answer, ConnectionLost):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
 
 
 class _Connection(asyncio.Protocol):
@@ -139,7 +155,7 @@ class BinaryClient:
         self._on_report = on_report
         self._clock = clock
         self._queue: asyncio.Queue[Report | None] = asyncio.Queue()
-        self._pending: dict[int, tuple[asyncio.Future[Report], tuple[type[Message], ...]]] = {}
+        self._pending: dict[int, tuple[OnAnswer, tuple[type[Message], ...]]] = {}
         self._next_request_id = 0
         self._out: list[bytes] = []
         self._flush_scheduled = False
@@ -233,14 +249,22 @@ class BinaryClient:
 
     def submit(self, request: Request) -> asyncio.Future[Report]:
         """Send `request` now (batched with this turn's other frames); a future of its answer."""
+        future: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
+        self.send(request, partial(_resolve, future))
+        return future
+
+    def send(self, request: Request, on_answer: OnAnswer) -> None:
+        """Send `request` now (batched); `on_answer(answer)` once it comes (or the drop)."""
         if self._connection is None or self._closing:
             raise BinaryClientError("not connected")
-        if request.request_id in self._pending:
-            raise ValueError(f"request id {request.request_id} is still in flight")
-        future: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
-        self._pending[request.request_id] = (future, ANSWERS[type(request)])
-        self._send(request)
-        return future
+        request_id = request.request_id
+        if request_id in self._pending:
+            raise ValueError(f"request id {request_id} is still in flight")
+        self._pending[request_id] = (on_answer, ANSWERS[request.__class__])
+        self._out.append(encode(request))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def new_order(
         self,
@@ -253,8 +277,12 @@ class BinaryClient:
         **options: object,
     ) -> asyncio.Future[Report]:
         """Place an order (every `NewOrder` field may be given by name)."""
-        fields = {"qty": Lots(qty), "price": Ticks(price), **options}
-        return self.submit(NewOrder(self.next_request_id(), symbol, side, type, **fields))  # type: ignore[arg-type]
+        self._next_request_id += 1
+        request_id = self._next_request_id
+        if not options:
+            return self.submit(NewOrder(request_id, symbol, side, type, Lots(qty), Ticks(price)))
+        return self.submit(NewOrder(request_id, symbol, side, type, Lots(qty), Ticks(price),
+                                    **options))  # type: ignore[arg-type]
 
     def cancel(
         self, symbol: str, order_id: int = 0, client_order_id: str = ""
@@ -313,12 +341,15 @@ class BinaryClient:
         if connection is not self._connection:
             return
         self._last_received = asyncio.get_running_loop().time()
+        report, reports = self._report, _REPORTS
         for message in messages:
-            if isinstance(message, Heartbeat):
+            kind = message.__class__
+            if kind in reports:
+                report(message)  # type: ignore[arg-type]  # one of the report types
+            elif kind is Heartbeat:
+                assert isinstance(message, Heartbeat)
                 if message.last_seq > self.last_seq and not self._resending:
                     self._request_resend()
-            elif isinstance(message, _REPORTS):
-                self._report(message)  # type: ignore[arg-type]  # narrowed by _REPORTS
             else:
                 self._session_message(message)
         if error is not None and connection.transport is not None:
@@ -335,11 +366,12 @@ class BinaryClient:
                 self._request_resend()
             return
         self.last_seq = seq
-        waiting = self._pending.get(report.request_id) if report.request_id else None
-        if waiting is not None and isinstance(report, waiting[1]):
-            del self._pending[report.request_id]
-            if not waiting[0].done():
-                waiting[0].set_result(report)
+        request_id = report.request_id
+        if request_id:
+            waiting = self._pending.get(request_id)
+            if waiting is not None and report.__class__ in waiting[1]:
+                del self._pending[request_id]
+                waiting[0](report)
         if self._on_report is not None:
             self._on_report(report)
         else:
@@ -391,9 +423,8 @@ class BinaryClient:
 
     def _fail_pending(self, reason: str) -> None:
         pending, self._pending = self._pending, {}
-        for future, _ in pending.values():
-            if not future.done():
-                future.set_exception(ConnectionLost(reason))
+        for on_answer, _ in pending.values():
+            on_answer(ConnectionLost(reason))
 
     def _abort(self) -> None:
         connection = self._connection

@@ -1,14 +1,16 @@
 """Connections of `crossbook bench` to a node: binary, WebSocket or REST, one account each.
 
-Contract: `await connection.open()`, then `connection.send(action)` returns a future of an
-`Outcome` (ok, reject code, accepted order id); the connection keeps the flow's view of its
+Contract: `await connection.open()`, then `connection.send(action, answered)` sends the
+action and calls `answered(code)` once with its outcome: 0 when it succeeded, else the reject
+code (`LOST` when the connection dropped first); the connection keeps the flow's view of its
 account's open orders current from every answer and, for binary and WebSocket, every
 unsolicited report or user event. Acknowledged orders (answered accepted) are appended to
 `acked` as `(account, client_order_id, order_id)`. A request whose connection dropped
 before its answer is `LOST`.
 
 - `BinaryTarget`: one `BinaryClient` session per connection; requests pipeline, so any
-  number may be in flight.
+  number may be in flight. Requests are built straight from the action and answered through
+  the client's callback form (no future per request).
 - `WsTarget`: one SDK `Stream` on the native `/v1/ws` per connection, logged in with the
   account's key and subscribed to its `user` channel; `place`, `cancel` and `amend`
   requests pipeline (any number in flight, replies matched by request id). The flow's open
@@ -29,22 +31,27 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 import msgspec
 
-from crossbook.client.binary import BinaryClient
+from crossbook.client.binary import BinaryClient, ConnectionLost
 from crossbook.client.calls import sign
 from crossbook.client.errors import ApiError, CrossbookError
 from crossbook.client.stream import Reconnected, Stream
 from crossbook.domain.enums import OrderStatus, OrderType
 from crossbook.domain.rejects import Reject
+from crossbook.domain.values import Lots, OrderId, Ticks
 from crossbook.loadgen.flow import Action, OrderFlow
 from crossbook.protocol.binary_messages import (
     AcceptedReport,
+    Amend,
     AmendedReport,
+    Cancel,
     CanceledReport,
     ExpiredReport,
     FillReport,
+    NewOrder,
     RejectedReport,
     Report,
 )
@@ -55,12 +62,8 @@ CLOSED = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRE
 LOST = -1
 """Outcome code of a request whose connection dropped (outcome unknown)."""
 
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    ok: bool
-    code: int = 0
-    order_id: int = 0
+Answered = Callable[[int], None]
+"""Called once per action: 0 when it succeeded, else its reject code or `LOST`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,25 +105,25 @@ class BinaryTarget:
     async def close(self) -> None:
         await self.client.close()
 
-    def send(self, action: Action) -> asyncio.Future[Outcome]:
+    def send(self, action: Action, answered: Answered) -> None:
         client = self.client
-        outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        request: NewOrder | Cancel | Amend
+        request_id = client.next_request_id()
+        kind = action.kind
+        if kind == "new":
+            request = NewOrder(
+                request_id, action.symbol, action.side, OrderType.LIMIT, Lots(action.qty),
+                Ticks(action.price), client_order_id=action.client_order_id,
+            )
+        elif kind == "cancel":
+            request = Cancel(request_id, action.symbol, OrderId(action.order_id))
+        else:
+            request = Amend(request_id, action.symbol, OrderId(action.order_id), "",
+                            Lots(action.qty), Ticks(action.price))
         try:
-            if action.kind == "new":
-                answer = client.new_order(
-                    action.symbol, action.side, OrderType.LIMIT, qty=action.qty,
-                    price=action.price, client_order_id=action.client_order_id,
-                )
-            elif action.kind == "cancel":
-                answer = client.cancel(action.symbol, action.order_id)
-            else:
-                answer = client.amend(action.symbol, action.order_id, qty=action.qty,
-                                      price=action.price)
-        except Exception:  # not connected (reconnecting)
-            outcome.set_result(Outcome(False, LOST))
-            return outcome
-        answer.add_done_callback(lambda done: _settle(done, outcome))
-        return outcome
+            client.send(request, partial(_settle, answered))
+        except Exception:  # not connected (reconnecting); answered later, never re-entrantly
+            asyncio.get_running_loop().call_soon(answered, LOST)
 
     def _report(self, report: Report) -> None:
         flow, account = self.flow, self.account
@@ -141,17 +144,15 @@ class BinaryTarget:
             flow.amended(account, report.order_id, report.qty, report.price)
 
 
-def _settle(done: asyncio.Future[Report], outcome: asyncio.Future[Outcome]) -> None:
-    if outcome.done():
-        return
-    if done.exception() is not None:
-        outcome.set_result(Outcome(False, LOST))
-        return
-    report = done.result()
-    if isinstance(report, RejectedReport):
-        outcome.set_result(Outcome(False, report.code))
+def _settle(answered: Answered, answer: Report | ConnectionLost) -> None:
+    kind = answer.__class__
+    if kind is RejectedReport:
+        assert isinstance(answer, RejectedReport)
+        answered(answer.code)
+    elif kind is ConnectionLost:
+        answered(LOST)
     else:
-        outcome.set_result(Outcome(True, 0, getattr(report, "order_id", 0)))
+        answered(0)
 
 
 _OPEN = frozenset({"new", "partially_filled"})
@@ -193,10 +194,13 @@ class WsTarget:
                 await self.consumer
         await self.stream.close()
 
-    def send(self, action: Action) -> asyncio.Future[Outcome]:
-        return asyncio.get_running_loop().create_task(self._request(action))
+    def send(self, action: Action, answered: Answered) -> None:
+        task = asyncio.get_running_loop().create_task(self._request(action))
+        task.add_done_callback(
+            lambda done: answered(LOST if done.cancelled() or done.exception() else done.result())
+        )
 
-    async def _request(self, action: Action) -> Outcome:
+    async def _request(self, action: Action) -> int:
         grid, request = self.grids[action.symbol], self.stream.request
         try:
             if action.kind == "new":
@@ -208,7 +212,7 @@ class WsTarget:
                 })
                 order_id = int(placed["order_id"])
                 self.acked.append((self.account, action.client_order_id, order_id))
-                return Outcome(True, 0, order_id)
+                return 0
             if action.kind == "cancel":
                 await request("cancel", symbol=action.symbol, order_id=action.order_id)
             elif action.qty:
@@ -220,10 +224,10 @@ class WsTarget:
         except ApiError as exc:
             if action.kind != "new" and exc.code in _GONE:
                 self.flow.closed(self.account, action.order_id)
-            return Outcome(False, int(exc.code))
+            return int(exc.code)
         except CrossbookError:  # the connection dropped: the outcome is unknown
-            return Outcome(False, LOST)
-        return Outcome(True, 0, action.order_id)
+            return LOST
+        return 0
 
     async def _consume(self) -> None:
         stream = self.stream
@@ -267,7 +271,7 @@ class RestTarget:
         self.account, self.key, self.secret = account, key, secret
         self.flow, self.acked, self.grids = flow, acked, grids
         self.host, self.port = host, port
-        self.queue: deque[tuple[Action, asyncio.Future[Outcome]]] = deque()
+        self.queue: deque[tuple[Action, Answered]] = deque()
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.reader: asyncio.StreamReader | None = None
@@ -285,11 +289,9 @@ class RestTarget:
         if self.writer is not None:
             self.writer.close()
 
-    def send(self, action: Action) -> asyncio.Future[Outcome]:
-        outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self.queue.append((action, outcome))
+    def send(self, action: Action, answered: Answered) -> None:
+        self.queue.append((action, answered))
         self.wake.set()
-        return outcome
 
     async def _run(self) -> None:
         while True:
@@ -297,18 +299,17 @@ class RestTarget:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            action, outcome = self.queue.popleft()
+            action, answered = self.queue.popleft()
             try:
                 result = await self._request(action)
             except (OSError, asyncio.IncompleteReadError, ValueError):
-                result = Outcome(False, LOST)
+                result = LOST
                 with contextlib.suppress(OSError):
                     self.reader, self.writer = await asyncio.open_connection(
                         self.host, self.port)
-            if not outcome.done():
-                outcome.set_result(result)
+            answered(result)
 
-    async def _request(self, action: Action) -> Outcome:
+    async def _request(self, action: Action) -> int:
         grid = self.grids[action.symbol]
         if action.kind == "new":
             method, path = "POST", "/v1/orders"
@@ -329,9 +330,9 @@ class RestTarget:
         if status >= 300:
             if action.kind != "new" and answer.code in _GONE:
                 self.flow.closed(self.account, action.order_id)
-            return Outcome(False, answer.code or status)
+            return answer.code or status
         self._track(action, answer, grid)
-        return Outcome(True, 0, answer.order_id)
+        return 0
 
     def _track(self, action: Action, answer: _Answer, grid: Grid) -> None:
         flow, account = self.flow, self.account
