@@ -7,8 +7,11 @@ Contract (docs/protocol/binary.md is the full specification):
   A frame may be longer than the body this version knows; the extra bytes are ignored
   (appended fields from a newer revision).
 - `encode(message)` gives one frame and `encode_many(messages)` the concatenation of many
-  (one write for a batch). Encoding trusts its input's types: a string that is too long,
-  not ASCII, or holds NUL raises `ValueError`, an integer out of range `struct.error`.
+  (one write for a batch). `packer(cls)` gives the same frame from the field values alone,
+  in layout order, without building the message (`packer(FillReport)(seq, request_id, ...)`),
+  for hot paths that hold the values already. Encoding trusts its input's types: a string
+  that is too long, not ASCII, or holds NUL raises `ValueError`, an integer out of range
+  `struct.error`.
 - `FrameDecoder.feed(chunk)` takes any slice of the byte stream (partial frames, many frames
   per chunk) and returns `(messages, error)`. It never raises on bad bytes: a malformed frame
   gives a `ProtocolError` with a `ProtocolErrorCode`, after which the stream cannot be
@@ -134,6 +137,8 @@ class Codec:
     size: int
     """Whole frame size, header included."""
     encode: Callable[[Any], bytes]
+    pack: Callable[..., bytes]
+    """The frame from the field values, in layout order (the same checks as `encode`)."""
     decode: Callable[[bytes, int], Message]
     """Decode the body at an offset; raises KeyError/UnicodeDecodeError on a bad field."""
 
@@ -201,15 +206,21 @@ def _compile(cls: type[Message], type_code: int, fields: tuple[tuple[str, Kind],
     scope["_pack"] = frame.pack
     scope["_unpack"] = body.unpack_from
     targets = ", ".join(name for name, _ in fields)
+    values = ", ".join(
+        expression.replace(f"m.{name}", name)
+        for expression, (name, _) in zip(packed, fields, strict=True)
+    )
     source = (
         f"def encode(m):\n"
         f"    return _pack({frame.size}, {type_code}, {PROTOCOL_VERSION}, {', '.join(packed)})\n"
+        f"def pack({targets}):\n"
+        f"    return _pack({frame.size}, {type_code}, {PROTOCOL_VERSION}, {values})\n"
         f"def decode(buf, offset):\n"
         f"    ({targets},) = _unpack(buf, offset)\n"
         f"    return cls({', '.join(built)})\n"
     )
     exec(compile(source, f"<binary codec {cls.__name__}>", "exec"), scope)
-    return Codec(type_code, frame.size, scope["encode"], scope["decode"])
+    return Codec(type_code, frame.size, scope["encode"], scope["pack"], scope["decode"])
 
 
 CODECS: Final[dict[type[Message], Codec]] = {
@@ -222,6 +233,11 @@ _ENCODERS: Final = {cls: codec.encode for cls, codec in CODECS.items()}
 def encode(message: Message) -> bytes:
     """One frame."""
     return _ENCODERS[message.__class__](message)
+
+
+def packer(cls: type[Message]) -> Callable[..., bytes]:
+    """`cls`'s frame from its field values in layout order: `encode` without the message."""
+    return CODECS[cls].pack
 
 
 def encode_many(messages: Iterable[Message]) -> bytes:

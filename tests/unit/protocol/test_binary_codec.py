@@ -23,6 +23,7 @@ from crossbook.protocol.binary import (
     encode,
     encode_many,
     login_payload,
+    packer,
     sign_login,
     verify_login,
 )
@@ -80,6 +81,12 @@ def test_every_message_round_trips(cls: type[Message], data: st.DataObject) -> N
     assert len(frame) == CODECS[cls].size
     assert HEADER.unpack_from(frame) == (len(frame), LAYOUTS[cls][0], 1)
     assert decode(frame) == message
+
+
+@given(message=ANY_MESSAGE)
+def test_packing_the_field_values_gives_the_encoded_frame(message: Message) -> None:
+    values = [getattr(message, name) for name in message.__struct_fields__]
+    assert packer(type(message))(*values) == encode(message)
 
 
 @given(messages=st.lists(ANY_MESSAGE, max_size=30), cuts=st.lists(st.integers(0, 5000)))

@@ -13,7 +13,8 @@ Contract:
   → `CanceledReport`; `OrderExpired` → `ExpiredReport`; `OrderAmended` → `AmendedReport`;
   `OrderTriggered` → `TriggeredReport`; a `CancelAllOrders` that was not rejected ends with
   a `CancelAllReport` counting its cancels. Balance, depth and admin events make no report.
-- Each report is encoded once with seq and request id 0; `Session.deliver` stamps them in.
+- Each report is encoded once with seq and request id 0, straight from the event's fields
+  (`protocol.binary.packer`: no message object); `Session.deliver` stamps them in.
   A report no session would receive (an account with no binary session, the common case
   for REST and WebSocket traffic) is not encoded at all.
 - `origins` (when `record_origins`) lists, for the last batch, `(index, session_id,
@@ -31,7 +32,7 @@ from crossbook.domain import events as ev
 from crossbook.domain.enums import CloseReason, Liquidity, Side
 from crossbook.domain.values import AccountId, OrderId
 from crossbook.gateway.binary.sessions import Session, SessionRegistry
-from crossbook.protocol.binary import encode
+from crossbook.protocol.binary import packer
 from crossbook.protocol.binary_messages import (
     AcceptedReport,
     AmendedReport,
@@ -46,6 +47,14 @@ from crossbook.sequencer.ports import Applied
 
 _Origin = tuple[cmd.Command, Session, int, "asyncio.Future[Applied]"]
 _ZERO: Final = OrderId(0)
+_ACCEPTED: Final = packer(AcceptedReport)
+_CANCELED: Final = packer(CanceledReport)
+_REJECTED: Final = packer(RejectedReport)
+_EXPIRED: Final = packer(ExpiredReport)
+_AMENDED: Final = packer(AmendedReport)
+_TRIGGERED: Final = packer(TriggeredReport)
+_CANCEL_ALL: Final = packer(CancelAllReport)
+_FILL: Final = packer(FillReport)
 
 
 class ReportRouter:
@@ -104,51 +113,51 @@ class ReportRouter:
                 continue  # nobody to tell (what is skipped only feeds this account's reports)
             if kind is ev.OrderAccepted:
                 assert isinstance(event, ev.OrderAccepted)
-                route(event.account, encode(AcceptedReport(
+                route(event.account, _ACCEPTED(
                     0, 0, ts, event.account, event.order_id, event.symbol, event.side,
                     event.type, event.qty, event.price, event.tif, event.quote_qty,
                     event.stop_price, event.expire_ts, event.post_only, event.visible_qty,
                     event.stp, event.working, event.client_order_id,
-                )), origin, request_id, target)
+                ), origin, request_id, target)
             elif kind is ev.OrderCanceled:
                 assert isinstance(event, ev.OrderCanceled)
                 if event.reason is CloseReason.CANCEL_ALL:
                     canceled += 1
-                route(event.account, encode(CanceledReport(
+                route(event.account, _CANCELED(
                     0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
                     event.status, event.filled, event.client_order_id,
-                )), origin, request_id, target)
+                ), origin, request_id, target)
             elif kind is ev.OrderRejected:
                 assert isinstance(event, ev.OrderRejected)
                 rejected = True
-                route(event.account, encode(RejectedReport(
+                route(event.account, _REJECTED(
                     0, 0, ts, event.account, event.order_id, int(event.code), event.symbol,
                     event.client_order_id, event.message,
-                )), origin, request_id, target)
+                ), origin, request_id, target)
             elif kind is ev.OrderExpired:
                 assert isinstance(event, ev.OrderExpired)
-                route(event.account, encode(ExpiredReport(
+                route(event.account, _EXPIRED(
                     0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
                     event.status, event.filled, event.client_order_id,
-                )), origin, request_id, target)
+                ), origin, request_id, target)
             elif kind is ev.OrderAmended:
                 assert isinstance(event, ev.OrderAmended)
-                route(event.account, encode(AmendedReport(
+                route(event.account, _AMENDED(
                     0, 0, ts, event.account, event.order_id, event.symbol, event.qty,
                     event.price, event.filled, event.kept_priority, event.client_order_id,
-                )), origin, request_id, target)
+                ), origin, request_id, target)
             elif kind is ev.OrderTriggered:
                 assert isinstance(event, ev.OrderTriggered)
-                route(event.account, encode(TriggeredReport(
+                route(event.account, _TRIGGERED(
                     0, 0, ts, event.account, event.order_id, event.symbol, event.last_price,
                     event.client_order_id,
-                )), origin, request_id, target)
+                ), origin, request_id, target)
         if type(command) is cmd.CancelAllOrders and not rejected and (
             relay or command.account in by_account
         ):
-            route(command.account, encode(CancelAllReport(
+            route(command.account, _CANCEL_ALL(
                 0, 0, ts, command.account, command.symbol, canceled,
-            )), origin, request_id, target)
+            ), origin, request_id, target)
 
     def _fills(
         self, t: ev.TradeExecuted, ts: int, origin: Session | None, request_id: int, target: int
@@ -157,17 +166,17 @@ class ReportRouter:
         relay = origin is not None and origin.privileged
         if relay or t.maker_account in by_account:
             maker_side = Side.SELL if t.taker_side is Side.BUY else Side.BUY
-            self._route(t.maker_account, encode(FillReport(
+            self._route(t.maker_account, _FILL(
                 0, 0, ts, t.maker_account, t.maker_order_id, t.trade_id, t.symbol, maker_side,
                 Liquidity.MAKER, t.maker_status, t.price, t.qty, t.quote_qty, t.maker_fee,
                 t.maker_filled, t.maker_client_order_id,
-            )), origin, request_id, target)
+            ), origin, request_id, target)
         if relay or t.taker_account in by_account:
-            self._route(t.taker_account, encode(FillReport(
+            self._route(t.taker_account, _FILL(
                 0, 0, ts, t.taker_account, t.taker_order_id, t.trade_id, t.symbol, t.taker_side,
                 Liquidity.TAKER, t.taker_status, t.price, t.qty, t.quote_qty, t.taker_fee,
                 t.taker_filled, t.taker_client_order_id,
-            )), origin, request_id, target)
+            ), origin, request_id, target)
 
     def _route(
         self, account: AccountId, template: bytes, origin: Session | None, request_id: int,
