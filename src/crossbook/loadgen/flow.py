@@ -13,6 +13,8 @@ Contract:
   and sizes integer lots (the instrument's own grid); every order carries a unique
   `client_order_id` (`<run>-<account>-<n>`) so a run's orders can be found afterwards.
 - The mid of each symbol follows a bounded random walk (one tick per `walk_every` orders).
+- Draws are `random()` scaled to the range (cheaper than `randint`/`choice`, which matters
+  when the load generator shares the cores with the node it measures).
 
 Pure apart from its own seeded `random.Random`.
 """
@@ -29,6 +31,8 @@ from crossbook.domain.enums import Side
 ActionKind = Literal["new", "cancel", "amend"]
 _OLDEST: Final = 64
 """Cancels and amends pick among this many of the account's oldest open orders."""
+_STEPS: Final = (-2, -1, 1, 2)
+"""Price moves of an amend, in ticks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,36 +100,41 @@ class OrderFlow:
         roll = rng.random()
         owned = self.open.get(account)
         if owned and roll >= mix.new:
-            order_id = rng.choice(list(islice(owned, _OLDEST)))
+            pick = int(rng.random() * min(len(owned), _OLDEST))
+            order_id = next(islice(owned, pick, None))
             held = owned[order_id]
             if roll < mix.new + mix.cancel:
                 del owned[order_id]  # being canceled: name it once
                 return Action("cancel", account, held.symbol, order_id=order_id)
             if held.qty > 1 and rng.random() < 0.5:
                 return Action("amend", account, held.symbol, order_id=order_id,
-                              qty=rng.randint(1, held.qty - 1))
+                              qty=1 + int(rng.random() * (held.qty - 1)))
             book = self.books[held.symbol]
-            price = max(1, held.price + rng.choice((-2, -1, 1, 2)))
+            price = max(1, held.price + _STEPS[int(rng.random() * 4)])
             price = min(max(price, book.low), book.high)
             return Action("amend", account, held.symbol, order_id=order_id, price=price)
         return self._new(account)
 
     def _new(self, account: int) -> Action:
         rng, mix = self.rng, self.mix
-        symbol = self.names[rng.randrange(len(self.names))]
+        random = rng.random
+        names = self.names
+        symbol = names[int(random() * len(names))]
         book = self.books[symbol]
         self.issued += 1
         if self.issued % self.walk_every == 0:
-            book.mid = min(max(book.mid + rng.choice((-1, 1)), book.low), book.high)
-        side = Side.BUY if rng.random() < 0.5 else Side.SELL
-        away = rng.randint(1, mix.spread_ticks)
-        if rng.random() < mix.cross:
-            away = -rng.randint(1, 5)
+            step = 1 if random() < 0.5 else -1
+            book.mid = min(max(book.mid + step, book.low), book.high)
+        side = Side.BUY if random() < 0.5 else Side.SELL
+        away = 1 + int(random() * mix.spread_ticks)
+        if random() < mix.cross:
+            away = -1 - int(random() * 5)
         price = book.mid - away if side is Side.BUY else book.mid + away
         count = self.counters.get(account, 0) + 1
         self.counters[account] = count
+        low, high = mix.qty_lots
         return Action(
-            "new", account, symbol, side, max(price, 1), rng.randint(*mix.qty_lots),
+            "new", account, symbol, side, max(price, 1), low + int(random() * (high - low + 1)),
             client_order_id=f"{self.run}-{account}-{count}",
         )
 
