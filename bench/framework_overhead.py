@@ -7,7 +7,12 @@ small JSON document, so only the server and framework differ.
 Variants (each served in its own process, one worker, on 127.0.0.1):
 - raw-uvicorn: a raw ASGI callable on uvicorn with uvloop and httptools;
 - raw-granian: the same callable on granian (ASGI interface, one worker, one thread);
-- starlette-uvicorn: a Starlette route doing the same, on uvicorn with uvloop and httptools.
+- starlette-uvicorn: a Starlette route doing the same, on uvicorn with uvloop and httptools;
+- crossbook-server: the same handler on the node's own server (`crossbook.gateway.server`,
+  an asyncio protocol on httptools, uvloop).
+
+Each wrk run also records the server process's user+system CPU per request, which the load
+of other work on the machine changes far less than requests/s.
 
 The load generator is wrk (C, one thread, keep-alive, closed loop) when installed, else
 bench/http_load.py (Python, closed loop); either runs on the other core. Writes
@@ -39,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from http_load import run_load
 
 BODY = b'{"symbol":"BTC-USDT","order_type":"limit","side":"buy","quantity":"0.1","price":"60000"}'
-VARIANTS = ("raw-uvicorn", "raw-granian", "starlette-uvicorn")
+VARIANTS = ("raw-uvicorn", "raw-granian", "starlette-uvicorn", "crossbook-server")
 
 
 class Order(msgspec.Struct):
@@ -92,7 +97,25 @@ def starlette_app() -> Any:
     return Starlette(routes=[Route("/v1/orders", place, methods=["POST"])])
 
 
+async def serve_crossbook(port: int) -> None:
+    from crossbook.gateway.http import Request, Response
+    from crossbook.gateway.metrics import Metrics
+    from crossbook.gateway.server import HttpServer
+
+    async def handle(request: Request) -> Response:
+        order = _decode(request.body)
+        assert order.symbol
+        return Response(201, _ANSWER)
+
+    await HttpServer(handle, Metrics(), "127.0.0.1", port).serve()
+
+
 def serve(variant: str, port: int) -> None:
+    if variant == "crossbook-server":
+        import uvloop
+
+        uvloop.run(serve_crossbook(port))
+        return
     if variant == "raw-granian":
         from granian.constants import Interfaces, Loops
         from granian.server import Server
@@ -107,6 +130,12 @@ def serve(variant: str, port: int) -> None:
     app = raw_app if variant == "raw-uvicorn" else starlette_app()
     uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
                 access_log=False, log_level="warning", lifespan="off")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of process `pid` so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -165,7 +194,11 @@ def measure(variant: str, connections: list[int], requests: int) -> dict[str, An
             requests_file.write_bytes(raw + b"\n--8<--\n")
             run_wrk(port, requests_file, 16, 2)  # warm-up
             for conns in connections:
-                out[str(conns)] = run_wrk(port, requests_file, conns, max(3, requests // 20000))
+                before = cpu_seconds(server.pid)
+                out[str(conns)] = result = run_wrk(
+                    port, requests_file, conns, max(3, requests // 20000))
+                result["server_cpu_us_per_request"] = round(
+                    (cpu_seconds(server.pid) - before) / max(1, result["requests"]) * 1e6, 1)
                 print(variant, conns, out[str(conns)], flush=True)
             requests_file.unlink()
             return out

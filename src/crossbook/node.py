@@ -3,10 +3,10 @@
 `run_node(settings)` recovers the data directory (`open_core`), applies the configuration
 (assets and instruments the journal lacks, the admin key on first start), seeds the
 gateway's durable views and the market data views from the recovered engine, wires the
-sinks (views, market data, metrics, the history projector), builds the ASGI app (native
+sinks (views, market data, metrics, the history projector), builds the gateway app (native
 `/v1`, operations, and the Binance dialect when its module is present) and serves it with
-uvicorn on the same event loop as the sequencer, until SIGINT or SIGTERM; then it drains the
-inbox and closes the journal.
+`gateway.server.HttpServer` on the same event loop as the sequencer, until SIGINT or
+SIGTERM; then it drains the inbox and closes the journal.
 
 History: `--history URL` (default: `history.sqlite3` in the data dir; `postgresql://...`;
 `off` to run without) gets a projector registered as a sink after the views. The projector
@@ -238,7 +238,7 @@ async def start_gateway(
 
 
 async def run_node(settings: NodeSettings) -> int:
-    import uvicorn  # noqa: PLC0415 (the server is only needed when serving)
+    from crossbook.gateway.server import HttpServer  # noqa: PLC0415 (only when serving)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     use_thresholds()  # recovery replays with the serving policy too
@@ -265,11 +265,7 @@ async def run_node(settings: NodeSettings) -> int:
         await edge.start(core, app.context)
         lag_task = asyncio.get_running_loop().create_task(_watch_loop_lag(app.context.metrics))
         host, port = settings.http
-        server = uvicorn.Server(uvicorn.Config(
-            app, host=host, port=port, loop="none", http="httptools", lifespan="off",
-            access_log=False, log_config=None, server_header=False, date_header=False,
-            backlog=4096, proxy_headers=False,  # no X-Forwarded-For rewriting layer per request
-        ))
+        server = HttpServer(app.handle, app.context.metrics, host, port)  # see docs/adr/0001
         log.info("serving", extra={"fields": {
             "http": f"http://{host}:{port}", "durability": str(settings.durability),
             "data_dir": str(settings.data_dir),

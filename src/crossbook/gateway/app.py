@@ -1,10 +1,13 @@
-"""`GatewayApp`: the raw ASGI callable in front of every HTTP route.
+"""`GatewayApp`: the request handler in front of every HTTP route.
 
-Per request, in order: read the body, resolve the route (404/405), charge the client IP's
-rate limits, authenticate natively signed routes (401/403) and charge the key's limits
-(429), run the handler, render any `ApiError` in the route's error style, add the usage
-headers, send, count. Anything unexpected is logged and answered 500 with code
-`GATEWAY_UNAVAILABLE` (the outcome of that request is unknown).
+`handle(request)` per request, in order: resolve the route (404/405; `HEAD` takes the `GET`
+route), charge the client IP's rate limits, authenticate natively signed routes (401/403)
+and charge the key's limits (429), run the handler, render any `ApiError` in the route's
+error style, add the usage headers (the key's on signed routes, else the IP's), count. It
+never raises: anything unexpected is logged and answered 500 with code
+`GATEWAY_UNAVAILABLE` (the outcome of that request is unknown). The node's server
+(`crossbook.gateway.server`) calls it directly; the same app is also an ASGI callable
+(gateway workers serve it with uvicorn).
 
 No access log: `/health` and every request stay silent; metrics count them instead.
 ASGI lifespan events are acknowledged without work, since the node starts and stops the
@@ -25,6 +28,7 @@ from typing import Any
 from crossbook.domain.rejects import Reject
 from crossbook.gateway.context import GatewayContext
 from crossbook.gateway.http import ApiError, Headers, Request, Response, Route, Router
+from crossbook.gateway.limits import Usage, usage_headers
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ class GatewayApp:
         self.router = router
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The same app as an ASGI callable (gateway workers serve it with uvicorn)."""
         kind = scope["type"]
         if kind != "http":
             if kind == "lifespan":
@@ -48,25 +53,35 @@ class GatewayApp:
         while message.get("more_body"):
             message = await receive()
             body += message.get("body", b"")
-        path: str = scope["path"]
+        client = scope.get("client")
+        response = await self.handle(Request(
+            scope["method"], scope["path"], scope["query_string"], dict(scope["headers"]),
+            body, client[0] if client else "", {}, scope,
+        ))
+        headers = response.headers
+        headers.append((b"content-length", b"%d" % len(response.body)))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def handle(self, request: Request) -> Response:
+        """Answer one request; never raises. The server adds `content-length` and framing."""
+        path = request.path
         route: Route | None = None
-        usage: Headers = []
+        usage: Headers | None = None
+        ip_used: Usage | None = None
         ctx = self.context
         try:
-            route, params = self.router.resolve(scope["method"], path)
-            client = scope.get("client")
-            request = Request(
-                scope["method"], path, scope["query_string"], dict(scope["headers"]), body,
-                client[0] if client else "", params, scope,
-            )
+            route, request.params = self.router.resolve(request.method, path)
             orders = 1 if route.orders else 0
-            usage = ctx.limits.charge_ip(request.client, route.weight, orders)
             if route.auth == "native":
+                ip_used = ctx.limits.count_ip(request.client, route.weight, orders)
                 auth_start = _perf()
                 key = ctx.auth.authenticate(request, route.permission)
                 request.key = key
                 usage = ctx.limits.charge_key(key.key, route.weight, orders)
                 ctx.metrics.observe_ns("auth", _perf() - auth_start)
+            else:
+                usage = ctx.limits.charge_ip(request.client, route.weight, orders)
             response = await route.handler(request)
         except ApiError as error:
             renderer = route.errors if route is not None else self.router.errors_for(path)
@@ -74,23 +89,18 @@ class GatewayApp:
             if route is not None and route.orders:
                 ctx.metrics.order("refused", error.code)
         except Exception:
-            log.exception("unhandled error in %s %s", scope["method"], path)
+            log.exception("unhandled error in %s %s", request.method, path)
             response = Response(
                 500,
                 b'{"code":%d,"message":"internal error; the outcome is unknown"}'
                 % Reject.GATEWAY_UNAVAILABLE,
             )
-        sent = _perf()
-        headers = response.headers
-        headers.append((b"content-length", b"%d" % len(response.body)))
+        if usage is None and ip_used is not None:  # refused before the key was charged
+            usage = usage_headers(ip_used)
         if usage:
-            headers.extend(usage)
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
-        metrics = ctx.metrics
-        now = _perf()
-        metrics.observe_ns("response", now - sent)
-        metrics.request(route.label if route is not None else "unmatched", response.status)
+            response.headers.extend(usage)
+        ctx.metrics.request(route.label if route is not None else "unmatched", response.status)
+        return response
 
 
 async def _lifespan(receive: Any, send: Any) -> None:

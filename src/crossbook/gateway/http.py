@@ -9,6 +9,7 @@ Contract:
   `permission`; `"none"`: public or checked by the handler itself), request `weight` for the
   rate limits, whether it places `orders`, and the schemas and summary for OpenAPI.
 - `Router.resolve` is a dict lookup for static paths and a segment compare for templates;
+  `HEAD` resolves to the `GET` route (the server sends no body);
   an unknown path is 404 and a known path with another method is 405, rendered in the style
   registered for the longest matching prefix (`Router.errors_for`).
 
@@ -97,7 +98,7 @@ class Request:
         body: bytes,
         client: str,
         params: dict[str, str],
-        scope: dict[str, Any],
+        scope: dict[str, Any] | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -107,6 +108,7 @@ class Request:
         self.client = client
         self.params = params
         self.scope = scope
+        """The ASGI scope when the request came through ASGI, else None."""
         self.key: Any = None
         """The authenticated API key record (`views.KeyRecord`) once the app checked it."""
         self._query: dict[str, str] | None = None
@@ -195,6 +197,8 @@ class Router:
             route = methods.get(method)
             if route is not None:
                 return route, {}
+            if method == "HEAD" and "GET" in methods:
+                return methods["GET"], {}
             raise ApiError(405, Reject.GATEWAY_NOT_FOUND, f"{method} is not allowed on {path}")
         parts = path.strip("/").split("/")
         allowed = False
@@ -202,7 +206,7 @@ class Router:
             params = _match(route.segments, parts)
             if params is None:
                 continue
-            if route.method == method:
+            if route.method == method or (method == "HEAD" and route.method == "GET"):
                 return route, params
             allowed = True
         if allowed:

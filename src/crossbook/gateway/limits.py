@@ -36,6 +36,9 @@ TEN_SECONDS_MS = 10_000
 DAY_MS = 86_400_000
 ORDER_ENTRY_WEIGHT = 1
 """The weight of one WebSocket or binary order-entry request (its REST route's weight)."""
+Usage = tuple[int, int, int]
+"""A count's usage so far: request weight this minute, orders in 10 s, orders today (the order
+counts are 0 for a request that placed none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,7 @@ class _Budget:
 
     def spend(
         self, who: object, now_ms: int, weight: int, orders: int
-    ) -> RateLimited | tuple[int, int, int]:
+    ) -> RateLimited | Usage:
         """Count and return the usage (weight, orders in 10 s, orders today; 0, 0 without
         orders), or the refusal, counting nothing unless every budget allows it."""
         # runs twice per REST request (IP, then key): straight-line code
@@ -127,15 +130,23 @@ class _Budget:
         weight_entry[1], ten_entry[1], day_entry[1] = used_weight, used_ten, used_day
         return used_weight, used_ten, used_day
 
-    def charge(self, who: object, now_ms: int, weight: int, orders: int) -> Headers:
+    def count(self, who: object, now_ms: int, weight: int, orders: int) -> Usage:
         spent = self.spend(who, now_ms, weight, orders)
         if isinstance(spent, RateLimited):
             raise spent.error()
-        used_weight, used_ten, used_day = spent
-        if not orders:
-            return [(_WEIGHT_HEADER, b"%d" % used_weight)]
-        return [(_WEIGHT_HEADER, b"%d" % used_weight), (_TEN_HEADER, b"%d" % used_ten),
-                (_DAY_HEADER, b"%d" % used_day)]
+        return spent
+
+    def charge(self, who: object, now_ms: int, weight: int, orders: int) -> Headers:
+        return usage_headers(self.count(who, now_ms, weight, orders))
+
+
+def usage_headers(used: Usage) -> Headers:
+    """The usage headers of a count (the order counts only when the request placed one)."""
+    used_weight, used_ten, used_day = used
+    if not used_ten:
+        return [(_WEIGHT_HEADER, b"%d" % used_weight)]
+    return [(_WEIGHT_HEADER, b"%d" % used_weight), (_TEN_HEADER, b"%d" % used_ten),
+            (_DAY_HEADER, b"%d" % used_day)]
 
 
 class RateLimiter:
@@ -157,6 +168,10 @@ class RateLimiter:
     def charge_ip(self, ip: str, weight: int, orders: int = 0) -> Headers:
         """Count a request of `ip`; usage headers, or `ApiError` 429 when over a budget."""
         return self._ips.charge(ip, self.now_ms(), weight, orders)
+
+    def count_ip(self, ip: str, weight: int, orders: int = 0) -> Usage:
+        """`charge_ip` without building headers (`usage_headers` makes them when needed)."""
+        return self._ips.count(ip, self.now_ms(), weight, orders)
 
     def charge_key(self, key: str, weight: int, orders: int = 0) -> Headers:
         """Count a request of `key`; usage headers, or `ApiError` 429 when over a budget."""

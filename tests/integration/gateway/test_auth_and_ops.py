@@ -129,3 +129,11 @@ def test_admin_key_is_the_one_from_the_environment(node: NodeProcess) -> None:
     assert node.signed("GET", "/v1/account", key=ADMIN_KEY, secret=ADMIN_SECRET).json()[
         "permissions"] == ["read", "trade", "admin"]
     assert not (node.data_dir / "admin-key.json").exists()
+
+
+def test_head_answers_like_get_without_a_body(node: NodeProcess) -> None:
+    get, head = node.http.get("/health"), node.http.head("/health")
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(get.content))
+    assert node.http.head("/no/such/route").status_code == 404
