@@ -324,6 +324,30 @@ def test_pipelined_orders_over_tcp() -> None:
     run(lambda: with_tcp(body))
 
 
+def test_send_calls_back_with_the_answer_or_the_drop() -> None:
+    async def body(server: FakeServer, port: int) -> None:
+        client = BinaryClient("key", SECRET, host="127.0.0.1", port=port, reconnect=False)
+        await client.connect()
+        answers: list[Report | ConnectionLost] = []
+        for i in range(100):
+            order = NewOrder(client.next_request_id(), "BTCUSDT", Side.BUY, OrderType.LIMIT,
+                             qty=i + 1, price=100)
+            client.send(order, answers.append)
+        await eventually(lambda: len(answers) == 100)
+        assert [a.qty for a in answers if isinstance(a, AcceptedReport)] == list(range(1, 101))
+        first = answers[0]
+        assert isinstance(first, AcceptedReport)
+        server.answer = False
+        client.send(Cancel(client.next_request_id(), "BTCUSDT", first.order_id), answers.append)
+        await client.drain()
+        server.drop_all()
+        await eventually(lambda: len(answers) == 101)
+        assert isinstance(answers[-1], ConnectionLost)
+        await client.close()
+
+    run(lambda: with_tcp(body))
+
+
 def test_every_request_over_a_unix_socket() -> None:
     async def body() -> None:
         server = FakeServer()
