@@ -4,9 +4,10 @@
 returns the result dictionary it also wrote to disk: the configuration, the machine (with
 load average), the summary (throughput, HDR percentiles in µs, errors by code, mix,
 timeline, CPU per answered request of the load generator and, when it spawned the node, of
-the node's processes) and the lost-order verification. For binary and WebSocket, which see every
-change of their accounts' orders, the verification also checks that every order the
-reports and events left open is open on the node (WebSocket: for each account whose stream
+the node's processes together and of its main process alone) and the lost-order
+verification. For binary and WebSocket, which see every change of their accounts' orders,
+the verification also checks that every order the reports and events left open is open on
+the node (WebSocket: for each account whose stream
 never reconnected; `ws_accounts_not_exact` counts the others). A node it spawned is
 stopped, and its directory removed once the run and its checks completed.
 """
@@ -89,14 +90,17 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.gather(*(t.open() for t in targets))
         node_pid = node.process.pid if node is not None and node.process is not None else 0
         node_cpu = process_tree_cpu(node_pid) if node_pid else None
+        main_cpu = process_tree_cpu(node_pid, descendants=False) if node_pid else None
         own_cpu = time.process_time()
         stats = await run_load(
             targets, flow, duration=args.duration, window=args.window, rate=args.rate,
             progress=not args.no_progress,
         )
         cpu = {"loadgen_s": time.process_time() - own_cpu}
-        if node_cpu is not None:
+        if node_cpu is not None and main_cpu is not None:
             cpu["node_s"] = (process_tree_cpu(node_pid) or node_cpu) - node_cpu
+            cpu["node_main_s"] = (
+                process_tree_cpu(node_pid, descendants=False) or main_cpu) - main_cpu
         await asyncio.sleep(0.5)  # unsolicited reports still on their way
         for target in targets:
             await target.close()

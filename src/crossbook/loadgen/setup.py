@@ -16,6 +16,7 @@ Contract:
   account) must be open on the node.
 - `process_tree_cpu(pid)` is the user+system CPU seconds of a process and its descendants
   (the node with its gateway workers and history process), from /proc; None elsewhere.
+  With `descendants=False`, of the process alone.
 - `write_results` writes the JSON result and two PNG plots (matplotlib, Agg): the latency
   percentile curve and throughput over time.
 """
@@ -195,7 +196,7 @@ def verify_journal(
             "missing_examples": missing[:10]}
 
 
-def process_tree_cpu(pid: int) -> float | None:
+def process_tree_cpu(pid: int, *, descendants: bool = True) -> float | None:
     """CPU seconds (user + system) used so far by `pid` and every live descendant."""
     proc = Path("/proc")
     if not proc.is_dir():
@@ -216,6 +217,8 @@ def process_tree_cpu(pid: int) -> float | None:
     while frontier:
         current = frontier.pop()
         total += ticks[current][1]
+        if not descendants:
+            break
         frontier.extend(child for child, (parent, _) in ticks.items() if parent == current)
     return total / os.sysconf("SC_CLK_TCK")
 

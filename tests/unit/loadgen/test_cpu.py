@@ -14,6 +14,9 @@ def test_process_tree_cpu_counts_the_process_and_its_children() -> None:
         with_child = process_tree_cpu(os.getpid())
         assert with_child is not None
         assert with_child >= own
+        alone = process_tree_cpu(os.getpid(), descendants=False)
+        assert alone is not None
+        assert alone <= with_child
     finally:
         child.kill()
         child.wait()
