@@ -1,8 +1,9 @@
 """Shared parts of the WebSocket benchmarks: a node in a subprocess, signing, results.
 
 `start_node(durability, config)` runs `crossbook serve` on free ports with a known admin key
-and no per-key order limits; `fund(node, account)` makes a funded trader key; `save(name,
-result)` writes `bench/results/<name>-<UTC stamp>.json` with the machine description.
+and no per-key order limits; `fund(node, account)` makes a funded trader key; `cpu_s(pid)`
+reads a process's CPU time; `save(name, result)` writes
+`bench/results/<name>-<UTC stamp>.json` with the machine description.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def save(name: str, result: dict[str, Any]) -> Path:
     path = out / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     path.write_text(json.dumps({"machine": machine(), **result}, indent=2))
     return path
+
+
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of process `pid` so far (Linux `/proc`)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -15,6 +15,14 @@ are real time; `@depth@100ms` diffs wait up to 100 ms for their interval by desi
 Dropped clients: the server's count of clients it closed as slow (`/stats`), and connections
 the clients saw end during the window.
 
+Where the latency comes from: each run also records the node's group commits over the run
+(`journal_sync_ms`, from `/metrics`: the trade latency includes one), its batches and
+flushes per second, the CPU one flush costs (`flush_ms`, the writes' system calls included)
+and the clients written per flush, the node's CPU per delivered message, and, per client
+process, its CPU share and its own loop lag (`client_loop_lag_ms`: how late a 1 ms timer
+fires; a message that arrives while the process is busy, or descheduled, waits that long
+there). A client loop lag near the trade latency means the clients measure themselves.
+
 Results: `bench/results/ws-fanout-<stamp>.json` (machine, seed, workload, every run, medians)
 and a PNG next to it (messages/s over time, latency distribution).
 
@@ -37,7 +45,7 @@ from typing import Any, cast
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from ws_common import fund, login, machine, percentile, save, start_node
+from ws_common import cpu_s, fund, login, machine, percentile, save, start_node
 
 STREAMS = "btcusdt@trade/btcusdt@bookTicker/btcusdt@depth@100ms"
 
@@ -71,6 +79,8 @@ class _Tally:
         self.per_second: dict[int, int] = {}
         self.trade = array.array("f")
         self.depth = array.array("f")
+        self.lag = array.array("f")
+        """How late the client's loop ran a 1 ms timer (its own backlog), in ms."""
         self.window = (0.0, 0.0)
         self.lost = 0
 
@@ -129,6 +139,18 @@ class _Client(asyncio.Protocol):
             self.tally.lost += 1
 
 
+async def _probe(tally: _Tally) -> None:
+    """Samples the client loop's own delay: a message that lands while the loop is busy with
+    other sockets waits that long in this process, not in the server."""
+    start, end = tally.window
+    await asyncio.sleep(max(0.0, start - time.time()))
+    clock = time.perf_counter
+    while time.time() < end:
+        before = clock()
+        await asyncio.sleep(0.001)
+        tally.lag.append((clock() - before) * 1000.0 - 1.0)
+
+
 async def _client_main(host: str, port: int, path: str, count: int, pipe: Connection) -> None:
     loop = asyncio.get_running_loop()
     tally = _Tally()
@@ -147,6 +169,8 @@ async def _client_main(host: str, port: int, path: str, count: int, pipe: Connec
     pipe.send(("ready", failed))
     start, end = await loop.run_in_executor(None, pipe.recv)
     tally.window = (start, end)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    probe = loop.create_task(_probe(tally))
     while time.time() < end + 0.5:
         for client in clients:
             if client.transport is not None and not client.transport.is_closing():
@@ -155,9 +179,12 @@ async def _client_main(host: str, port: int, path: str, count: int, pipe: Connec
     for client in clients:
         if client.transport is not None:
             client.transport.abort()
+    await probe
     usage = resource.getrusage(resource.RUSAGE_SELF)
     pipe.send({
         "cpu_s": usage.ru_utime + usage.ru_stime,
+        "window_cpu_s": usage.ru_utime + usage.ru_stime - cpu0.ru_utime - cpu0.ru_stime,
+        "lag": tally.lag.tobytes(),
         "per_second": tally.per_second, "trade": tally.trade.tobytes(),
         "depth": tally.depth.tobytes(), "lost": tally.lost, "failed": failed,
     })
@@ -237,10 +264,28 @@ async def order_load(traders: list[_Trader], rate: float, seconds: float, seed: 
 # -- one run ------------------------------------------------------------------------------
 
 
-def _cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _sync_buckets(node: Any) -> dict[float, float]:
+    """The node's `journal_sync` histogram (cumulative count per upper bound in seconds)."""
+    found: dict[float, float] = {}
+    for line in node.http.get("/metrics").text.splitlines():
+        if line.startswith("crossbook_stage_seconds_bucket") and '"journal_sync"' in line:
+            labels, _, value = line.rpartition(" ")
+            bound = labels.split('le="')[1].split('"')[0]
+            found[float(bound)] = float(value)
+    return found
+
+
+def _sync_summary(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
+    """Group commits (write + fdatasync) during the run: the bucket bound holding p50 and p99,
+    in ms. Trade latency counts from the batch stamp, so it includes one of these."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    out: dict[str, Any] = {"count": int(total)}
+    for name, q in (("p50_le", 0.5), ("p99_le", 0.99)):
+        out[name] = next((b * 1000 for b, c in zip(bounds, counts, strict=True)
+                          if total and c >= q * total), None)
+    return out
 
 
 def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], clients: int,
@@ -258,12 +303,13 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
     failed = sum(pipe.recv()[1] for pipe in pipes)
     connected = node.http.get("/stats").json()["connections"]
     before = node.http.get("/stats").json()
+    syncs = _sync_buckets(node)
     start = time.time() + args.warmup
     end = start + args.duration
     for pipe in pipes:
         pipe.send((start, end))
     assert node.process is not None
-    cpu0 = _cpu_s(node.process.pid)
+    cpu0 = cpu_s(node.process.pid)
 
     async def load() -> dict[str, Any]:
         traders = await _traders(f"{node.ws_url}/v1/ws", keys)
@@ -280,14 +326,16 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
     import uvloop
 
     loaded = uvloop.run(load())
-    cpu = _cpu_s(node.process.pid) - cpu0
+    cpu = cpu_s(node.process.pid) - cpu0
+    span = args.warmup + args.duration + 0.5
     parts = [pipe.recv() for pipe in pipes]
     for proc in procs:
         proc.join(10)
     after = node.http.get("/stats").json()
     per_second: dict[int, int] = {}
-    trade, depth = array.array("f"), array.array("f")
+    trade, depth, lag = array.array("f"), array.array("f"), array.array("f")
     for part in parts:
+        lag.frombytes(part["lag"])
         for second, n in part["per_second"].items():
             per_second[second] = per_second.get(second, 0) + n
         trade.frombytes(part["trade"])
@@ -301,6 +349,7 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
         "messages": total, "messages_per_s": round(total / args.duration, 1),
         "series_per_s": series,
         "trade_latency_ms": _summary(trade_l), "depth100ms_latency_ms": _summary(depth_l),
+        "journal_sync_ms": _sync_summary(syncs, _sync_buckets(node)),
         "dropped_clients": after["dropped_clients"] - before["dropped_clients"],
         "lost_connections": sum(p["lost"] for p in parts),
         "server_messages": after["messages"] - before["messages"],
@@ -308,7 +357,17 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
         "node_cpu_share": round(cpu / (args.warmup + args.duration + 0.5), 3),
         "node_cpu_us_per_server_message": round(
             cpu * 1e6 / max(1, after["messages"] - before["messages"]), 3),
+        "node_cpu_us_per_delivered_message": round(cpu * 1e6 / max(1, total), 3),
         "client_cpu_s": round(sum(p["cpu_s"] for p in parts), 2),
+        "client_cpu_share_per_process": [
+            round(p["window_cpu_s"] / (args.duration + 0.5), 3) for p in parts],
+        "client_loop_lag_ms": _summary(sorted(lag)),
+        "batches_per_s": round((after["batches"] - before["batches"]) / span, 1),
+        "flushes_per_s": round((after["flushes"] - before["flushes"]) / span, 1),
+        "flush_ms": round((after.get("flush_s", 0.0) - before.get("flush_s", 0.0)) * 1e3 / max(
+            1, after["flushes"] - before["flushes"]), 3),
+        "writes_per_flush": round((after.get("writes", 0) - before.get("writes", 0)) / max(
+            1, after["flushes"] - before["flushes"]), 1),
         "load": loaded, "load_average_after": os.getloadavg(),
         "_trade": trade_l[:: max(1, len(trade_l) // 20000)],
     }

@@ -5,7 +5,9 @@ alternating buy and sell at non-crossing prices, so every order rests: the engin
 path is not the point, the gateway and the group commit are). Latency is per request from
 send to its reply (the reply leaves after the command is durable). Closed loop: the window
 bounds in-flight requests, so latency under overload is not hidden behind a slower
-send rate (the rate is the result). Seedless: the order stream is fixed.
+send rate (the rate is the result). Seedless: the order stream is fixed. The node's CPU
+per order (user + system, all its threads, over the run) is the figure to compare on a
+shared machine, where the rate follows the load.
 
     .venv/bin/python bench/ws_orders.py --orders 100000 --window 2000 --durability fsync
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from ws_common import fund, login, percentile, save, start_node
+from ws_common import cpu_s, fund, login, percentile, save, start_node
 
 
 class Trader(WSListener):
@@ -59,7 +61,8 @@ class Trader(WSListener):
             self.send_more()
 
 
-async def run(args: argparse.Namespace, url: str, key: str, secret: str) -> dict[str, Any]:
+async def run(args: argparse.Namespace, url: str, key: str, secret: str,
+              node_pid: int) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     logged = loop.create_future()
 
@@ -75,16 +78,18 @@ async def run(args: argparse.Namespace, url: str, key: str, secret: str) -> dict
     listener.transport = transport
     transport.send(WSMsgType.TEXT, login(key, secret))
     await logged
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), cpu_s(node_pid)
     listener.send_more()
     await listener.finished
     elapsed = time.perf_counter() - started
+    node_cpu = cpu_s(node_pid) - cpu0
     transport.disconnect()
     lat = listener.latencies
     return {"orders": args.orders, "window": args.window, "errors": listener.errors,
             "elapsed_s": round(elapsed, 3), "orders_per_s": round(args.orders / elapsed, 1),
             "p50_ms": round(percentile(lat, 0.5), 3), "p99_ms": round(percentile(lat, 0.99), 3),
-            "max_ms": round(max(lat), 3)}
+            "max_ms": round(max(lat), 3),
+            "node_cpu_us_per_order": round(node_cpu * 1e6 / args.orders, 1)}
 
 
 def main() -> None:
@@ -99,13 +104,17 @@ def main() -> None:
         key, secret = fund(node, 501)
         runs = []
         for _ in range(args.runs):
-            runs.append(asyncio.run(run(args, f"{node.ws_url}/v1/ws", key, secret)))
+            assert node.process is not None
+            runs.append(asyncio.run(run(args, f"{node.ws_url}/v1/ws", key, secret,
+                                        node.process.pid)))
             print(runs[-1], flush=True)
     finally:
         node.close()
     rates = sorted(r["orders_per_s"] for r in runs)
+    cpus = sorted(r["node_cpu_us_per_order"] for r in runs)
     result = {"benchmark": "ws_orders", "durability": args.durability, "runs": runs,
-              "median_orders_per_s": rates[len(rates) // 2]}
+              "median_orders_per_s": rates[len(rates) // 2],
+              "median_node_cpu_us_per_order": cpus[len(cpus) // 2]}
     print(json.dumps(result["median_orders_per_s"]), "orders/s median ->",
           save("ws-orders", result))
 
