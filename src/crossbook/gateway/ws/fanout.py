@@ -15,11 +15,24 @@ whatever the number of messages; direct replies (`send`: control answers, order 
 the same output list, after the batch's stream messages.
 
 Writes are one system call per client, so with many clients a flush is the node's largest
-cost. The hub keeps it to at most `flush_share` of the loop's time: after a flush that took
-`t` seconds, the next one waits until `t * (1 - share) / share` has passed (with `later`,
-e.g. `loop.call_later`), and the batches of that interval go out in the same writes. A cheap
-flush (few clients) waits for nothing; an expensive one adds at most its own duration to the
-delivery latency, instead of letting flushes queue up behind each other.
+cost. A flush is a round over the clients with output, `flush_clients` of them per loop
+turn: the event loop makes a turn's system calls once its callbacks return, so the first
+clients' bytes leave (and their readers, on the other core, start) while the hub is still
+preparing the next ones, and requests are served between the turns. Each round starts at a
+different client (a rotation by a large prime stride), so every client waits on average the
+same share of a long round instead of the same ones always coming last. A client that gets
+new output during the round gets it in its write if it has not been written yet, else in
+the next round.
+
+The hub keeps the writing to at most `flush_share` of the loop's time: after a round that
+cost `t` seconds, the next one waits until `t * (1 - share) / share` has passed (with
+`later`, e.g. `loop.call_later`), and the batches of that interval go out in the same
+writes. The cost is the loop thread's CPU time (`work_clock`, `time.thread_time`) from the
+start of each turn's writes until they are done (a `settle` callback scheduled behind them
+reads the clock once the loop has made the system calls): the time the process spends
+preempted on a busy machine is not writing and must not hold the next round back. A cheap
+round (few clients) waits for nothing; an expensive one adds at most its own cost to the
+delivery latency, instead of letting rounds queue up behind each other.
 
 Each `Client` wraps a `Sender` (the socket) and has a bounded send queue: the socket's own
 write buffer up to its high-water mark, then `backlog`, at most `max_queue` messages. While
@@ -128,7 +141,9 @@ class Limits:
     heartbeat_s: float = 20.0
     close_grace_s: float = 2.0
     flush_share: float = 0.5
-    """Most of the loop's time spent writing to clients (see the module docstring)."""
+    """Most of the loop's CPU time spent writing to clients (see the module docstring)."""
+    flush_clients: int = 100
+    """Clients written per loop turn; a round over more continues in the next turns."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Limits:
@@ -162,9 +177,15 @@ class HubStats:
     bad_messages: int = 0
     flushes: int = 0
     """Rounds of writes to clients (at most one write per client each)."""
+    writes: int = 0
+    """`Sender.write` calls (socket writes) made by flushes."""
+    flush_s: float = 0.0
+    """CPU seconds spent in flushes, the system calls of the writes included."""
 
 
 _ids = itertools.count(1)
+_STRIDE = 7919
+"""Rotation of the first client written per flush (a prime: it visits every position)."""
 
 
 class Client:
@@ -216,12 +237,13 @@ class Hub:
     `frame` turns a payload into wire bytes (identity by default); `schedule` is asked once
     per turn to run `flush()` (without it, the owner calls `flush()` itself), `later` to run
     it after a delay when the last flush was expensive (without it, flushes are never
-    delayed).
+    delayed); `work_clock` measures what a flush cost (the loop thread's CPU time).
     """
 
     def __init__(self, limits: Limits | None = None,
                  clock: Callable[[], float] = time.monotonic, frame: Frame = _unframed,
-                 schedule: Schedule | None = None, later: Later | None = None) -> None:
+                 schedule: Schedule | None = None, later: Later | None = None,
+                 work_clock: Callable[[], float] = time.thread_time) -> None:
         self.limits = limits or Limits()
         self.stats = HubStats()
         self.clients: set[Client] = set()
@@ -230,12 +252,16 @@ class Hub:
         self.frame = frame
         self.schedule = schedule
         self.later = later
+        self.work_clock = work_clock
         self._next_flush = 0.0
         """Clock time before which a flush waits (see `flush_share`)."""
         self._published: list[Topic] = []
         """Topics with pending payloads, in first-publish order."""
         self._dirty: list[Client] = []
-        """Clients with a non-empty `out`."""
+        """Clients with a non-empty `out`, for the next round of writes."""
+        self._round: list[Client] = []
+        """Clients of the round in progress not written yet, the next one last."""
+        self._round_cost = 0.0
         self._scheduled = False
 
     # -- connections and subscriptions --------------------------------------------------------
@@ -383,26 +409,63 @@ class Hub:
             self.schedule(self.flush)
 
     def flush(self) -> None:
-        """Write each client's output of this turn with one `Sender.write`."""
+        """Write each client's output with one `Sender.write`: a round over the clients with
+        output, `flush_clients` of them per loop turn (see the module docstring)."""
         self._scheduled = False
         self.distribute()
-        dirty = self._dirty
-        if not dirty:
-            return
-        self._dirty = []
-        started = self.clock()
-        for client in dirty:
+        stats = self.stats
+        pending = self._round
+        if not pending:
+            dirty = self._dirty
+            if not dirty:
+                return
+            self._dirty = []
+            count = len(dirty)
+            if count > 1:
+                start = stats.flushes * _STRIDE % count
+                dirty = dirty[start:] + dirty[:start]
+            dirty.reverse()  # taken from the end, so the rotation's start goes first
+            self._round = pending = dirty
+            self._round_cost = 0.0
+            stats.flushes += 1
+        started = self.work_clock()
+        chunk = len(pending) if self.schedule is None else max(1, self.limits.flush_clients)
+        pop = pending.pop
+        written = 0
+        while pending and written < chunk:
+            client = pop()
             out = client.out
             if out and not client.closed:
                 client.out = []
+                written += 1
                 try:
                     client.sender.write(out)
                 except Exception as exc:  # one broken socket must not starve the others
                     self.drop(client, f"write failed: {exc}", CLOSE_GOING_AWAY)
-        ended = self.clock()
+        stats.writes += written
+        if self.later is None or self.schedule is None:
+            stats.flush_s += self.work_clock() - started
+            if pending and self.schedule is not None:
+                self._scheduled = True
+                self.schedule(self.flush)
+            return
+        self._scheduled = True  # nothing else flushes before this chunk's cost is known
+        self.schedule(lambda: self._settle(started))
+
+    def _settle(self, started: float) -> None:
+        """After a chunk's writes: go on with the round at once, or, the round done, hold the
+        next one back in proportion to what the round cost."""
+        cost = self.work_clock() - started
+        self.stats.flush_s += cost
+        self._round_cost += cost
+        if self._round:
+            self.flush()
+            return
         share = min(max(self.limits.flush_share, 0.05), 1.0)
-        self._next_flush = ended + (ended - started) * (1 - share) / share
-        self.stats.flushes += 1
+        self._next_flush = self.clock() + self._round_cost * (1 - share) / share
+        self._scheduled = False
+        if self._dirty or self._published:
+            self._wake()
 
     def _queue(self, client: Client, topic: Topic, frames: list[bytes]) -> None:
         mode = topic.mode

@@ -285,7 +285,7 @@ class WebSocketGateway:
             "conflated": s.conflated, "resyncs": s.resyncs,
             "dropped_clients": s.dropped_clients, "connections_total": s.connections_total,
             "refused_connections": s.refused_connections, "bad_messages": s.bad_messages,
-            "flushes": s.flushes,
+            "flushes": s.flushes, "writes": s.writes, "flush_s": round(s.flush_s, 6),
         }
 
     def clients(self) -> list[dict[str, Any]]:

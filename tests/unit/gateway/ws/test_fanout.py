@@ -246,22 +246,21 @@ def test_limits_from_the_environment() -> None:
 
 
 def test_an_expensive_flush_delays_the_next_and_coalesces_the_batches() -> None:
-    """With flush_share 0.5, a flush that took 2 s makes the next wait 2 s; what is published
-    meanwhile goes out in one write per client, in order."""
+    """With flush_share 0.5, a flush whose writes cost 2 s makes the next wait 2 s; what is
+    published meanwhile goes out in one write per client, in order."""
     clock = Clock()
     scheduled: list[tuple[float, Callable[[], None]]] = []
     hub = Hub(Limits(flush_share=0.5), clock=clock,
               schedule=lambda cb: scheduled.append((0.0, cb)),
-              later=lambda delay, cb: scheduled.append((delay, cb)))
-    sender = FakeSender()
-    client = hub.connect(sender, "peer", "raw")
+              later=lambda delay, cb: scheduled.append((delay, cb)), work_clock=clock)
+    client = hub.connect(FakeSender(), "peer", "raw")
     assert client is not None
     topic = hub.topic("t", Mode.APPEND)
     hub.subscribe(client, topic)
 
     class SlowSender(FakeSender):
         def write(self, frames: list[bytes]) -> None:
-            clock.now += 2.0  # this write takes 2 s
+            clock.now += 2.0  # this write costs 2 s
             super().write(frames)
 
     slow = SlowSender()
@@ -271,9 +270,13 @@ def test_an_expensive_flush_delays_the_next_and_coalesces_the_batches() -> None:
     delay, flush = scheduled.pop()
     assert delay == 0.0  # nothing flushed yet: at once
     flush()
+    delay, settle = scheduled.pop()  # the cost is read once the writes are done
+    assert delay == 0.0
     for payload in (b"b|", b"c|"):
         hub.publish(topic, payload)
         hub.distribute()
+    assert not scheduled  # nothing flushes before the cost is known
+    settle()
     delay, flush = scheduled.pop()
     assert delay == 2.0
     assert not scheduled  # one delayed flush for both batches
@@ -281,19 +284,102 @@ def test_an_expensive_flush_delays_the_next_and_coalesces_the_batches() -> None:
     flush()
     assert slow.writes == [[b"a|"], [b"b|", b"c|"]]
     assert hub.stats.flushes == 2
+    assert hub.stats.flush_s == 2.0
 
 
-def test_cheap_flushes_are_never_delayed() -> None:
-    clock = Clock()
-    scheduled: list[float] = []
-    hub = Hub(Limits(), clock=clock, schedule=lambda cb: scheduled.append(0.0),
-              later=lambda delay, cb: scheduled.append(delay))
+def test_time_preempted_is_not_counted_as_the_cost_of_a_flush() -> None:
+    """Only the loop thread's own time (`work_clock`) holds back the next flush: a flush that
+    took long on the wall clock because the process was descheduled delays nothing."""
+    clock, work = Clock(), Clock()
+    scheduled: list[tuple[float, Callable[[], None]]] = []
+    hub = Hub(Limits(flush_share=0.5), clock=clock,
+              schedule=lambda cb: scheduled.append((0.0, cb)),
+              later=lambda delay, cb: scheduled.append((delay, cb)), work_clock=work)
     client = hub.connect(FakeSender(), "peer", "raw")
     assert client is not None
     topic = hub.topic("t", Mode.APPEND)
     hub.subscribe(client, topic)
+
+    class PreemptedSender(FakeSender):
+        def write(self, frames: list[bytes]) -> None:
+            clock.now += 2.0  # two wall-clock seconds, no CPU
+            super().write(frames)
+
+    client.sender = PreemptedSender()
+    hub.publish(topic, b"a|")
+    scheduled.pop()[1]()
+    scheduled.pop()[1]()  # settle
+    hub.publish(topic, b"b|")
+    delay, _ = scheduled.pop()
+    assert delay == 0.0
+
+
+def test_flushes_start_at_a_different_client_each_time() -> None:
+    hub, scheduled, _, _ = make_hub()
+    topic = hub.topic("t", Mode.APPEND)
+    order: list[int] = []
+
+    class Recorder(FakeSender):
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+        def write(self, frames: list[bytes]) -> None:
+            order.append(self.index)
+
+    for i in range(5):
+        client = hub.connect(Recorder(i), "p", "raw")
+        assert client is not None
+        hub.subscribe(client, topic)
+    firsts = set()
+    for i in range(5):
+        order.clear()
+        hub.publish(topic, b"%d|" % i)
+        scheduled.pop()()
+        assert sorted(order) == [0, 1, 2, 3, 4]  # everyone, once
+        firsts.add(order[0])
+    assert len(firsts) == 5  # no client is always first (or always last)
+
+
+def test_cheap_flushes_are_never_delayed() -> None:
+    clock = Clock()
+    scheduled: list[tuple[float, Callable[[], None]]] = []
+    hub = Hub(Limits(), clock=clock, schedule=lambda cb: scheduled.append((0.0, cb)),
+              later=lambda delay, cb: scheduled.append((delay, cb)), work_clock=clock)
+    client = hub.connect(FakeSender(), "peer", "raw")
+    assert client is not None
+    topic = hub.topic("t", Mode.APPEND)
+    hub.subscribe(client, topic)
+    delays = []
     for payload in (b"a|", b"b|", b"c|"):
         hub.publish(topic, payload)
         hub.distribute()
-        hub.flush()
-    assert scheduled == [0.0, 0.0, 0.0]
+        delay, flush = scheduled.pop()
+        delays.append(delay)
+        flush()
+        scheduled.pop()[1]()  # settle
+    assert delays == [0.0, 0.0, 0.0]
+
+
+def test_a_round_over_many_clients_is_split_over_loop_turns() -> None:
+    """`flush_clients` per turn; a client not yet written when the next batch comes gets it
+    in the same write, one already written gets it in the next round."""
+    hub, scheduled, _, _ = make_hub(flush_clients=2)
+    topic = hub.topic("t", Mode.APPEND)
+    senders = []
+    for _ in range(5):
+        sender, client = connect(hub)
+        hub.subscribe(client, topic)
+        senders.append(sender)
+    hub.publish(topic, b"a")
+    scheduled.pop()()
+    written = [s for s in senders if s.writes]
+    assert len(written) == 2
+    hub.publish(topic, b"b")  # during the round
+    while scheduled:
+        scheduled.pop()()
+    for sender in senders:
+        assert sender.messages == [b"a|", b"b|"]
+        assert len(sender.writes) == (2 if sender in written else 1)
+    assert hub.stats.flushes == 2
+    assert hub.stats.writes == 7
