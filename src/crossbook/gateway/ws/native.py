@@ -57,6 +57,9 @@ class NativeSession:
         self.publisher = publisher
         self.client = client
         self.key: KeyRecord | None = None
+        self._trader: KeyRecord | None = None
+        """The live key record last found to hold TRADE (records are replaced, never
+        changed in place, so the same record still holds it)."""
 
     def reply(self, request_id: Any, result: Any) -> None:
         self.hub.send(self.client, encode.reply(request_id, result))
@@ -143,8 +146,16 @@ class NativeSession:
 
     # -- order entry --------------------------------------------------------------------------
 
+    def trading_key(self) -> KeyRecord:
+        """`signed_in(Permission.TRADE)`, checking the permission once per key record."""
+        key = self.key
+        live = None if key is None else self.ctx.views.keys.get(key.key)
+        if live is None or live is not self._trader:
+            live = self._trader = self.signed_in(Permission.TRADE)
+        return live
+
     def order_entry(self, r: wire.Request) -> None:
-        key = self.signed_in(Permission.TRADE)
+        key = self.trading_key()
         account = AccountId(key.account)
         views = self.ctx.views
         op = r.op
