@@ -187,7 +187,11 @@ def _compile(cls: type[Message], type_code: int, fields: tuple[tuple[str, Kind],
         elif kind.startswith("ascii"):
             size = int(kind[5:])
             formats.append(f"{size}s")
-            packed.append(f"_ascii({value}, {size})")
+            # inline fast path for the common valid case; `_ascii` raises for the others
+            packed.append(
+                f"({value}.encode() if {value}.isascii() and len({value}) <= {size}"
+                f" and '\\0' not in {value} else _ascii({value}, {size}))"
+            )
             built.append(f"{name}.rstrip(b'\\0').decode('ascii')")
         elif kind.startswith("text"):
             size = int(kind[4:])
