@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
 from crossbook.domain import commands as cmd
 from crossbook.domain import events as ev
 from crossbook.domain.enums import OrderStatus, OrderType, Permission, Side, StpMode, TimeInForce
+from crossbook.domain.events import BalanceChanged
 from crossbook.domain.instruments import Asset, Instrument
 from crossbook.protocol.decimals import InstrumentScales
 from crossbook.sequencer.ports import Applied
@@ -50,7 +51,7 @@ class InstrumentRecord:
     halted: bool = False
 
 
-class OrderRecord(msgspec.Struct):
+class OrderRecord(msgspec.Struct, gc=False):
     order_id: int
     account: int
     symbol: str
@@ -113,6 +114,8 @@ class GatewayViews:
         self.last_ts = 0
         self._closed_keep = closed_keep
         self._fills_keep = fills_keep
+        self._market: list[OrderRecord] = []
+        """Market orders accepted or triggered by the command being folded."""
 
     # -- seeding from recovered state ------------------------------------------------------
 
@@ -172,24 +175,37 @@ class GatewayViews:
     # -- folding durable batches -------------------------------------------------------------
 
     def on_batch(self, batch: Sequence[Applied]) -> None:
+        handlers, accounts = _HANDLERS, self.accounts
+        market = self._market
         for applied in batch:
-            self.apply(applied)
+            ts = applied.ts
+            for event in applied.events:
+                # Balance changes are half of all events: handled inline, no call.
+                if type(event) is BalanceChanged:
+                    account = accounts.get(event.account)
+                    if account is not None:
+                        account.balances[event.asset] = (event.free, event.locked)
+                    continue
+                handler = handlers.get(type(event))
+                if handler is not None:  # depth, trading-only events: nothing to keep here
+                    handler(self, event, ts, applied.command, market)
+            if market:
+                self._close_market(market, ts)
+        if batch:
+            last = batch[-1]
+            self.last_seq, self.last_ts = last.seq, last.ts
 
     def apply(self, applied: Applied) -> None:
-        ts = applied.ts
-        market: list[OrderRecord] = []
-        handlers = _HANDLERS
-        for event in applied.events:
-            handler = handlers.get(type(event))
-            if handler is not None:  # depth, trading-only events: nothing to keep here
-                handler(self, event, ts, applied.command, market)
+        self.on_batch((applied,))
+
+    def _close_market(self, market: list[OrderRecord], ts: int) -> None:
         # A market order never rests: one that is still open here was finished silently
         # (a quote budget spent), so close it as filled.
         for order in market:
-            if order.status.is_open and order.order_id in self.orders:
+            if order.status <= _LAST_OPEN and order.order_id in self.orders:
                 status = OrderStatus.FILLED if order.filled else OrderStatus.EXPIRED
                 self._update(order.order_id, order.filled, status, ts)
-        self.last_seq, self.last_ts = applied.seq, ts
+        market.clear()
 
     # One handler per event type, looked up by exact type (events are final structs): a
     # table is cheaper than a chain of isinstance checks for the events that are skipped.
@@ -244,7 +260,7 @@ class GatewayViews:
         if order is None:
             return
         order.filled, order.status, order.updated_ts = filled, status, ts
-        if status.is_open:
+        if status <= _LAST_OPEN:
             return
         del self.orders[order_id]
         account = self.accounts.get(order.account)
@@ -313,6 +329,9 @@ class GatewayViews:
         elif isinstance(event, ev.ApiKeyRevoked):
             self.keys.pop(event.key, None)
 
+
+_LAST_OPEN: Final = OrderStatus.PARTIALLY_FILLED
+"""Statuses up to this one are open (`OrderStatus.is_open`, without the property call)."""
 
 _Handler = Callable[[GatewayViews, Any, int, Any, list[OrderRecord]], None]
 _HANDLERS: dict[type, _Handler] = {
