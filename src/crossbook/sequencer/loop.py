@@ -35,11 +35,11 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from crossbook.domain.commands import Command, ExpireOrders
 from crossbook.domain.events import Event
 from crossbook.domain.rejects import Reject
-from crossbook.domain.values import Nanos, Seq
 from crossbook.sequencer.ports import (
     Applied,
     Clock,
@@ -219,9 +219,13 @@ class Sequencer:
                 self._fail(exc, [])
 
     async def _turn(self) -> None:
-        inbox = self._inbox
-        popleft = inbox.popleft
-        batch = [popleft() for _ in range(min(len(inbox), self.config.max_batch))]
+        inbox, limit = self._inbox, self.config.max_batch
+        if len(inbox) <= limit:
+            batch = list(inbox)
+            inbox.clear()
+        else:
+            popleft = inbox.popleft
+            batch = [popleft() for _ in range(limit)]
         ts = max(self._clock.now_ns(), self._last_ts)
         first = self._last_seq + 1
         batch = self._append(batch, first, ts)
@@ -241,19 +245,22 @@ class Sequencer:
         except OSError as exc:
             self._fail(exc, batch)
             return
-        self._last_seq, self._last_ts = first + len(batch) - 1, ts
-        self._record(len(batch), elapsed)
-        applied = []
-        for offset, ((command, future), events) in enumerate(zip(batch, results, strict=True)):
-            done = Applied(first + offset, ts, command, events)
-            applied.append(done)
+        count = len(batch)
+        self._last_seq, self._last_ts = first + count - 1, ts
+        self._record(count, elapsed)
+        commands = [command for command, _ in batch]
+        seqs, stamps = range(first, first + count), repeat(ts, count)
+        applied = list(map(Applied, seqs, stamps, commands, results))
+        external = 0
+        for (command, future), done in zip(batch, applied, strict=True):
             if future is not None:
-                self._external -= 1
+                external += 1
                 if not future.done():
                     future.set_result(done)
             elif isinstance(command, ExpireOrders):
                 self._expiry_queued = False
                 self._last_expire_ts = ts
+        self._external -= external
         try:
             for sink in self._sinks:
                 sink.on_batch(applied)
@@ -270,6 +277,18 @@ class Sequencer:
 
     def _append(self, batch: list[_Entry], first: int, ts: int) -> list[_Entry]:
         """Journal the batch; a command the journal cannot encode is refused and takes no seq."""
+        append = self._journal.append
+        seq = first
+        try:
+            for command, _ in batch:
+                append(seq, ts, command)
+                seq += 1
+        except (OverflowError, TypeError, ValueError):
+            done = seq - first
+            return batch[:done] + self._append_each(batch[done:], seq, ts)
+        return batch
+
+    def _append_each(self, batch: list[_Entry], first: int, ts: int) -> list[_Entry]:
         append, kept = self._journal.append, list[_Entry]()
         for command, future in batch:
             try:
@@ -284,8 +303,8 @@ class Sequencer:
         return kept
 
     def _apply(self, batch: list[_Entry], first: int, ts: int) -> list[list[Event]]:
-        apply, stamp = self.engine.apply, Nanos(ts)
-        return [apply(Seq(first + i), stamp, command) for i, (command, _) in enumerate(batch)]
+        apply = self.engine.apply
+        return [apply(seq, ts, command) for seq, (command, _) in enumerate(batch, first)]
 
     def _record(self, size: int, commit_ns: int) -> None:
         stats = self.stats

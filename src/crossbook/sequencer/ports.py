@@ -25,7 +25,6 @@ import msgspec
 
 from crossbook.domain.commands import Command
 from crossbook.domain.events import Event
-from crossbook.domain.values import Nanos, Seq
 
 
 class Applied(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -53,7 +52,7 @@ class Engine(Protocol):
     @property
     def last_seq(self) -> int: ...
 
-    def apply(self, seq: Seq, ts: Nanos, command: Command) -> list[Event]: ...
+    def apply(self, seq: int, ts: int, command: Command) -> list[Event]: ...
 
     def snapshot(self) -> bytes: ...
 

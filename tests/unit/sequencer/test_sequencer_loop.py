@@ -216,3 +216,26 @@ def test_a_command_beyond_64_bits_is_refused_without_a_seq(tmp_path: Path) -> No
         await core.close()
 
     run(main())
+
+
+def test_refused_commands_anywhere_in_a_batch_leave_a_gapless_journal(tmp_path: Path) -> None:
+    async def main() -> None:
+        core = await open_core(tmp_path)
+        setup = setup_commands(1, 1)
+        too_big = Deposit(AccountId(1), "USD", Units(2**70), "huge")
+        batch = [too_big, setup[0], too_big, too_big, setup[1], setup[2], too_big]
+        futures = [core.sequencer.submit(c) for c in batch]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        assert [type(r) for r in results] == [
+            Unjournalable, Applied, Unjournalable, Unjournalable, Applied, Applied, Unjournalable
+        ]
+        assert [r.seq for r in results if isinstance(r, Applied)] == [1, 2, 3]
+        assert core.sequencer.last_seq == 3
+        await core.sequencer.submit(setup[3])
+        await core.close()
+        state = scan_journal(tmp_path / JOURNAL_DIR, repair=False)
+        records = list(iter_records(state))
+        assert [r.seq for r in records] == [1, 2, 3, 4]
+        assert [r.command for r in records] == setup[:4]
+
+    run(main())
