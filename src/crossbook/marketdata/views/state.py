@@ -71,8 +71,11 @@ class _DiffBuilder:
 
     def add(self, change: DepthChanged, ts: int) -> None:
         self.last, self.ts = change.update_id, ts
-        self.bids.update((level[0], level) for level in change.bids)
-        self.asks.update((level[0], level) for level in change.asks)
+        bids, asks = self.bids, self.asks
+        for level in change.bids:
+            bids[level[0]] = level
+        for level in change.asks:
+            asks[level[0]] = level
 
     def build(self, symbol: str) -> DepthDiff:
         return DepthDiff(
@@ -118,14 +121,13 @@ class MarketData:
         closed: dict[tuple[str, str], list[Candle]] = {}
         bars: dict[str, Bar] = {}
         symbols = self._symbols
+        now = self.now
         for applied in batch:
             ts = applied.ts
-            self.now = max(self.now, ts)
-            executed: list[TradeExecuted] = []
+            now = max(now, ts)
+            executed: list[TradeExecuted] | None = None
             for event in applied.events:
-                kind = type(event)
-                if kind is DepthChanged:
-                    assert isinstance(event, DepthChanged)
+                if type(event) is DepthChanged:
                     symbol = event.symbol
                     builder = diffs.get(symbol)
                     if builder is None:
@@ -136,17 +138,19 @@ class MarketData:
                         state = symbols[symbol]
                     state.book.apply(event)
                     builder.add(event, ts)
-                elif kind is TradeExecuted:
-                    assert isinstance(event, TradeExecuted)
-                    executed.append(event)
+                elif type(event) is TradeExecuted:
+                    if executed is None:
+                        executed = [event]
+                    else:
+                        executed.append(event)
                     trades.append(self._record(event, ts, bars, closed))
-                elif kind is InstrumentAdded:
-                    assert isinstance(event, InstrumentAdded)
+                elif type(event) is InstrumentAdded:
                     self._state(event.instrument.symbol)
-            if executed:
+            if executed is not None:
                 for agg in aggregate(executed, ts):
                     symbols[agg.symbol].tape.add_agg(agg)
                     aggs.append(agg)
+        self.now = now
         for symbol, bar in bars.items():
             self._fold(symbol, bar, closed)
         return Updates(
