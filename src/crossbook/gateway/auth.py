@@ -98,7 +98,7 @@ def permission_name(permission: Permission) -> str:
 
 
 def check_permission(key: KeyRecord, permission: Permission) -> None:
-    if not key.permissions & permission:
+    if not int(key.permissions) & int(permission):  # ints: Flag.__and__ builds a new member
         raise forbidden(f"this API key lacks the {permission_name(permission)} permission")
 
 

@@ -16,6 +16,9 @@ Contract:
   "0.01" grid, "7" on a "1" grid). `parse(format(n)) == n` for every positive `n`.
 - Zero is refused unless `parse(text, allow_zero=True)`. Results above 2**63 - 1 are refused,
   so every accepted value fits the binary protocol's 64-bit fields.
+- Each scale remembers up to `MEMO_SIZE` recent accepted texts and formatted counts (order
+  flow repeats a few prices and sizes): a repeat costs one dict lookup. The memo only
+  returns what the conversion gave before, so results never depend on it.
 
 `InstrumentScales.of(instrument)` bundles the scales of one instrument: `price` (ticks,
 `INVALID_PRICE`), `quantity` (lots, `INVALID_QUANTITY`), `base` and `quote` amounts (asset
@@ -40,6 +43,7 @@ MAX_INTEGER_DIGITS = 20
 MAX_FRACTION_DIGITS = 20
 MAX_VALUE = 2**63 - 1
 _MAX_TEXT = MAX_INTEGER_DIGITS + 1 + MAX_FRACTION_DIGITS
+MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,7 @@ class DecimalError:
 class DecimalScale:
     """Exact conversion between decimal strings and whole multiples of one positive step."""
 
-    __slots__ = ("code", "decimals", "step", "step_text", "unit")
+    __slots__ = ("_formatted", "_parsed", "code", "decimals", "step", "step_text", "unit")
 
     def __init__(self, step: str, code: Reject) -> None:
         try:
@@ -71,12 +75,25 @@ class DecimalScale:
         self.step = value
         self.step_text = step
         self.code = code
+        self._parsed: dict[str, int] = {}
+        self._formatted: dict[int, str] = {}
 
     def __repr__(self) -> str:
         return f"DecimalScale({self.step_text!r}, {self.code.name})"
 
     def parse(self, text: str, *, allow_zero: bool = False) -> int | DecimalError:
         """`text` as a whole number of steps, or a `DecimalError` with this scale's code."""
+        count = self._parsed.get(text) if type(text) is str else None
+        if count is not None and (count or allow_zero):
+            return count
+        result = self._parse(text, allow_zero)
+        if type(result) is int:
+            if len(self._parsed) >= MEMO_SIZE:
+                self._parsed.clear()
+            self._parsed[text] = result
+        return result
+
+    def _parse(self, text: str, allow_zero: bool) -> int | DecimalError:
         if type(text) is not str:
             return DecimalError(self.code, "must be a decimal string")
         if len(text) > _MAX_TEXT or not text.isascii():
@@ -112,6 +129,14 @@ class DecimalScale:
 
     def format(self, count: int) -> str:
         """The canonical string of `count` steps: exactly `decimals` digits after the point."""
+        text = self._formatted.get(count)
+        if text is None:
+            if len(self._formatted) >= MEMO_SIZE:
+                self._formatted.clear()
+            text = self._formatted[count] = self._format(count)
+        return text
+
+    def _format(self, count: int) -> str:
         scaled = count * self.unit
         decimals = self.decimals
         if not decimals:

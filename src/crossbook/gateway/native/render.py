@@ -4,13 +4,15 @@ reject codes to HTTP statuses. Integers become decimal strings here and nowhere 
 from __future__ import annotations
 
 from crossbook.domain import events as ev
-from crossbook.domain.enums import OrderStatus, Side, TimeInForce
+from crossbook.domain.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from crossbook.domain.rejects import Reject
 from crossbook.gateway.http import ApiError
 from crossbook.gateway.views import FillRecord, InstrumentRecord, OrderRecord
 from crossbook.protocol import native as wire
 
 _NS_PER_MS = 1_000_000
+_TIF_NAMES = {tif: tif.name for tif in TimeInForce}
+_CLOSED = (ev.OrderCanceled, ev.OrderExpired)
 _NOT_FOUND = {Reject.UNKNOWN_ORDER, Reject.UNKNOWN_API_KEY}
 _CONFLICT = {
     Reject.DUPLICATE_CLIENT_ORDER_ID, Reject.ACCOUNT_EXISTS, Reject.ASSET_EXISTS,
@@ -39,28 +41,42 @@ def ms(ns: int) -> int:
 def order(
     o: OrderRecord, inst: InstrumentRecord, fills: list[wire.Fill] | None = None
 ) -> wire.Order:
+    return _order(
+        o.order_id, o.client_order_id, o.symbol, o.side, o.type, o.status, o.tif, o.qty,
+        o.price, o.quote_qty, o.stop_price, o.filled, o.post_only, o.visible_qty, o.stp,
+        o.expire_ts, o.created_ts, o.updated_ts, inst, fills,
+    )
+
+
+def _order(
+    order_id: int, client_order_id: str, symbol: str, side: Side, type_: OrderType,
+    status: OrderStatus, tif: TimeInForce, qty: int, price: int, quote_qty: int,
+    stop_price: int, filled: int, post_only: bool, visible_qty: int, stp: StpMode,
+    expire_ts: int, created_ts: int, updated_ts: int, inst: InstrumentRecord,
+    fills: list[wire.Fill] | None,
+) -> wire.Order:
     scales = inst.scales
-    price, quantity = scales.price.format, scales.quantity.format
+    price_text, quantity = scales.price.format, scales.quantity.format
     return wire.Order(
-        order_id=o.order_id,
-        client_order_id=o.client_order_id,
-        symbol=o.symbol,
-        side=wire.SIDE_NAMES[o.side],  # type: ignore[arg-type]
-        type=wire.TYPE_NAMES[o.type],  # type: ignore[arg-type]
-        status=wire.STATUS_NAMES[o.status],
-        time_in_force=o.tif.name,  # type: ignore[arg-type]
-        quantity=quantity(o.qty) if o.qty else None,
-        price=price(o.price) if o.price else None,
-        quote_quantity=scales.quote.format(o.quote_qty) if o.quote_qty else None,
-        stop_price=price(o.stop_price) if o.stop_price else None,
-        filled_quantity=quantity(o.filled),
-        post_only=o.post_only,
-        iceberg_quantity=quantity(o.visible_qty) if o.visible_qty else None,
-        stp=wire.STP_NAMES[o.stp],  # type: ignore[arg-type]
-        expire_time=ms(o.expire_ts) if o.tif is TimeInForce.GTD else None,
-        created_time=ms(o.created_ts),
-        updated_time=ms(o.updated_ts),
-        fills=fills,
+        order_id,
+        client_order_id,
+        symbol,
+        wire.SIDE_NAMES[side],  # type: ignore[arg-type]
+        wire.TYPE_NAMES[type_],  # type: ignore[arg-type]
+        wire.STATUS_NAMES[status],
+        _TIF_NAMES[tif],  # type: ignore[arg-type]
+        quantity(qty) if qty else None,
+        price_text(price) if price else None,
+        scales.quote.format(quote_qty) if quote_qty else None,
+        price_text(stop_price) if stop_price else None,
+        quantity(filled),
+        post_only,
+        quantity(visible_qty) if visible_qty else None,
+        wire.STP_NAMES[stp],  # type: ignore[arg-type]
+        expire_ts // _NS_PER_MS if tif is TimeInForce.GTD else None,
+        created_ts // _NS_PER_MS,
+        updated_ts // _NS_PER_MS,
+        fills,
     )
 
 
@@ -86,30 +102,31 @@ def placed(accepted: ev.OrderAccepted, events: list[ev.Event], ts: int,
            inst: InstrumentRecord) -> wire.Order:
     """The acknowledgement of an accepted order: its state after the command, with fills."""
     oid = accepted.order_id
-    record = OrderRecord(
-        oid, accepted.account, accepted.symbol, accepted.side, accepted.type, accepted.tif,
-        accepted.qty, accepted.price, accepted.quote_qty, accepted.stop_price,
-        accepted.expire_ts, accepted.post_only, accepted.visible_qty, accepted.stp,
-        accepted.client_order_id, 0, OrderStatus.NEW, accepted.working, ts, ts,
-    )
+    filled, status = 0, OrderStatus.NEW
     fills: list[wire.Fill] = []
     for event in events:
-        if type(event) is ev.TradeExecuted:
+        kind = type(event)
+        if kind is ev.TradeExecuted:
             assert isinstance(event, ev.TradeExecuted)
             if event.taker_order_id == oid:
-                record.filled, record.status = event.taker_filled, event.taker_status
+                filled, status = event.taker_filled, event.taker_status
                 fills.append(fill(FillRecord(
                     event.trade_id, event.symbol, oid, accepted.client_order_id,
                     event.taker_side, event.price, event.qty, event.quote_qty, event.taker_fee,
                     False, ts,
                 ), inst))
             elif event.maker_order_id == oid:  # a stop that triggered and then rested
-                record.filled, record.status = event.maker_filled, event.maker_status
-        elif isinstance(event, ev.OrderCanceled | ev.OrderExpired) and event.order_id == oid:
-            record.filled, record.status = event.filled, event.status
-    if accepted.type.is_market and accepted.working and record.status.is_open:
-        record.status = OrderStatus.FILLED if record.filled else OrderStatus.EXPIRED
-    return order(record, inst, fills)
+                filled, status = event.maker_filled, event.maker_status
+        elif isinstance(event, _CLOSED) and event.order_id == oid:
+            filled, status = event.filled, event.status
+    if accepted.type.is_market and accepted.working and status.is_open:
+        status = OrderStatus.FILLED if filled else OrderStatus.EXPIRED
+    return _order(
+        oid, accepted.client_order_id, accepted.symbol, accepted.side, accepted.type, status,
+        accepted.tif, accepted.qty, accepted.price, accepted.quote_qty, accepted.stop_price,
+        filled, accepted.post_only, accepted.visible_qty, accepted.stp, accepted.expire_ts,
+        ts, ts, inst, fills,
+    )
 
 
 def side_of(name: str) -> Side:
