@@ -91,7 +91,7 @@ ON CONFLICT (symbol, open_ts) DO UPDATE SET
 """
 
 
-def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:
     if not rows:
         return [[] for _ in range(width)]
     return [list(column) for column in zip(*rows, strict=True)]

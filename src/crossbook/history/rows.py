@@ -26,7 +26,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Final, cast
+
+from msgspec.structs import astuple
 
 from crossbook.domain.commands import AmendOrder, CancelOrder, Command, Deposit, Withdraw
 from crossbook.domain.enums import Liquidity, OrderStatus, Side
@@ -92,7 +94,9 @@ INSTRUMENT_COLUMNS = (
     "lot_units", "notional_units", "seq",
 )  # fmt: skip
 
-Row = tuple[int | str, ...]
+Row = tuple[int | str, ...] | list[int | str]
+"""A row's values in its table's column order: a tuple, or for rows folded while the chunk
+was built (orders, order changes, candles) the list they were folded into."""
 _NEW = int(OrderStatus.NEW)
 _ACCEPTED = int(OrderEventKind.ACCEPTED)
 
@@ -147,24 +151,36 @@ def cause_of(command: Command) -> str:
     return cause
 
 
+_REF_EVENTS: Final = frozenset({OrderAccepted, OrderCanceled, OrderAmended})
+_INT: Final = tuple(range(64))
+"""`_INT[member]` is the plain int of a small IntEnum member (or bool): a tuple index, where
+`int(member)` is a call. Rows hold plain ints only."""
+_OPPOSITE: Final = (0, int(Side.SELL), int(Side.BUY))
+_MAKER: Final = int(Liquidity.MAKER)
+_TAKER: Final = int(Liquidity.TAKER)
+_TRADE: Final = int(OrderEventKind.TRADE)
+_BUY: Final = int(Side.BUY)
+
+
 def _ref_of(command: Command, events: list[Event]) -> str:
-    if isinstance(command, Deposit | Withdraw):
-        return command.tx_id
-    if isinstance(command, CancelOrder | AmendOrder) and command.order_id:
-        return str(command.order_id)
+    kind = type(command)
+    if kind is Deposit or kind is Withdraw:
+        return cast("Deposit | Withdraw", command).tx_id
+    if kind is CancelOrder or kind is AmendOrder:
+        order_id = cast("CancelOrder | AmendOrder", command).order_id
+        if order_id:
+            return str(order_id)
     for event in events:
-        if isinstance(event, OrderAccepted | OrderCanceled | OrderAmended):
-            return str(event.order_id)
+        if type(event) in _REF_EVENTS:
+            return str(cast("OrderAccepted | OrderCanceled | OrderAmended", event).order_id)
     return ""
 
 
-class _At(NamedTuple):
-    seq: int
-    idx: int
-    ts: int
-
-
 class _Builder:
+    """Accumulates one transaction's rows. New orders, order changes and candles stay mutable
+    lists (in their columns' order) until `finish`, so that later events of the chunk fold
+    into them."""
+
     def __init__(self, state: State) -> None:
         self.state = state
         self.rows = Rows()
@@ -177,80 +193,150 @@ class _Builder:
     def quote(self, symbol: str) -> str:
         return self.quotes.get(symbol) or self.state.quotes.get(symbol, "")
 
-    def change(self, at: _At, key: tuple[str, int], state: tuple[int, int, int, int]) -> None:
+    def change(self, seq: int, ts: int, key: tuple[str, int], status: int, filled: int,
+               price: int, qty: int) -> None:  # fmt: skip
         """Fold `(status, filled, price, qty)` (with "unchanged" sentinels) into the order."""
-        status, filled, price, qty = state
         new = self.new_orders.get(key)
         if new is not None:
-            slots = (15, 16, 6, 7, 19, 20)
-        else:
-            new = self.changes.get(key)
-            if new is None:
-                self.changes[key] = [*key, status, filled, price, qty, at.seq, at.ts]
-                return
-            slots = (2, 3, 4, 5, 6, 7)
+            if status:
+                new[15] = status
+            if filled >= 0:
+                new[16] = filled
+            if price:
+                new[6] = price
+            if qty:
+                new[7] = qty
+            new[19] = seq
+            new[20] = ts
+            return
+        new = self.changes.get(key)
+        if new is None:
+            self.changes[key] = [key[0], key[1], status, filled, price, qty, seq, ts]
+            return
         if status:
-            new[slots[0]] = status
+            new[2] = status
         if filled >= 0:
-            new[slots[1]] = filled
+            new[3] = filled
         if price:
-            new[slots[2]] = price
+            new[4] = price
         if qty:
-            new[slots[3]] = qty
-        new[slots[4]], new[slots[5]] = at.seq, at.ts
-
-    def order_event(self, at: _At, leg: int, order: tuple[int, int, str], kind: OrderEventKind,
-                    values: tuple[int, int, int, int, int, int]) -> None:  # fmt: skip
-        """`order` is (order_id, account, symbol); `values` is
-        (status, filled, price, qty, trade_id, detail)."""
-        self.rows.order_events.append((*at[:2], leg, at.ts, *order, int(kind), *values))
+            new[5] = qty
+        new[6] = seq
+        new[7] = ts
 
     def add(self, applied: Applied) -> None:
-        # The hot path: accepted orders and balance changes are inlined (most events).
+        # The hot path: accepted orders, balance changes and trades are inlined (most events).
         seq, ts = applied.seq, applied.ts
-        order_events, ledger = self.rows.order_events, self.rows.ledger
-        balances, stored = self.balances, self.state.balances
+        rows = self.rows
+        order_events, ledger = rows.order_events, rows.ledger
+        balances, stored, new_orders = self.balances, self.state.balances, self.new_orders
         cause: tuple[str, str] | None = None
-        for idx, e in enumerate(applied.events):
+        idx = -1
+        for e in applied.events:
+            idx += 1
             kind = type(e)
             if kind is BalanceChanged:
                 assert isinstance(e, BalanceChanged)
                 if cause is None:
                     cause = cause_of(applied.command), _ref_of(applied.command, applied.events)
-                key = (e.account, e.asset)
+                account, asset, free, locked = e.account, e.asset, e.free, e.locked
+                key = (account, asset)
                 previous = balances.get(key)
                 if previous is None:
                     free0, locked0 = stored.get(key, (0, 0))
                 else:
                     free0, locked0, _ = previous
-                balances[key] = (e.free, e.locked, seq)
+                balances[key] = (free, locked, seq)
                 ledger.append((
-                    seq, idx, ts, e.account, e.asset, e.free, e.locked, e.free - free0,
-                    e.locked - locked0, cause[0], cause[1],
+                    seq, idx, ts, account, asset, free, locked, free - free0, locked - locked0,
+                    cause[0], cause[1],
                 ))  # fmt: skip
             elif kind is OrderAccepted:
                 assert isinstance(e, OrderAccepted)
-                self.new_orders[(e.symbol, e.order_id)] = [
-                    e.order_id, e.account, e.symbol, int(e.side), int(e.type), int(e.tif),
-                    e.price, e.qty, e.quote_qty, e.stop_price, e.expire_ts, int(e.post_only),
-                    e.visible_qty, int(e.stp), e.client_order_id, _NEW, 0, seq, ts, seq, ts,
+                order_id, account, symbol = e.order_id, e.account, e.symbol
+                price, qty = e.price, e.qty
+                new_orders[(symbol, order_id)] = [
+                    order_id, account, symbol, _INT[e.side], _INT[e.type], _INT[e.tif], price,
+                    qty, e.quote_qty, e.stop_price, e.expire_ts, _INT[e.post_only],
+                    e.visible_qty, _INT[e.stp], e.client_order_id, _NEW, 0, seq, ts, seq, ts,
                 ]  # fmt: skip
                 order_events.append((
-                    seq, idx, 0, ts, e.order_id, e.account, e.symbol, _ACCEPTED, _NEW, 0,
-                    e.price, e.qty, 0, 0,
+                    seq, idx, 0, ts, order_id, account, symbol, _ACCEPTED, _NEW, 0, price, qty,
+                    0, 0,
                 ))  # fmt: skip
             elif kind is TradeExecuted:
                 assert isinstance(e, TradeExecuted)
-                self.trade(_At(seq, idx, ts), e)
+                self.trade(seq, idx, ts, e)
             elif kind is not DepthChanged:
-                self.other(_At(seq, idx, ts), e)
+                self.other(seq, idx, ts, e)
 
-    def other(self, at: _At, e: Event) -> None:
+    def trade(self, seq: int, idx: int, ts: int, e: TradeExecuted) -> None:
+        rows = self.rows
+        (trade_id, symbol, price, qty, quote_qty, taker_side, maker_order_id, maker_account,
+         maker_fee, maker_filled, maker_status, taker_order_id, taker_account, taker_fee,
+         taker_filled, taker_status) = astuple(e)[:16]  # fmt: skip
+        side = _INT[taker_side]
+        rows.trades.append((
+            trade_id, seq, idx, ts, symbol, price, qty, quote_qty, side, maker_order_id,
+            maker_account, maker_fee, taker_order_id, taker_account, taker_fee,
+        ))  # fmt: skip
+        fee_asset = self.quotes.get(symbol) or self.state.quotes.get(symbol, "")
+        fills = rows.fills
+        fills.append((
+            seq, idx, 0, ts, trade_id, maker_account, maker_order_id, symbol, _OPPOSITE[side],
+            _MAKER, price, qty, quote_qty, maker_fee, fee_asset,
+        ))  # fmt: skip
+        fills.append((
+            seq, idx, 1, ts, trade_id, taker_account, taker_order_id, symbol, side, _TAKER,
+            price, qty, quote_qty, taker_fee, fee_asset,
+        ))  # fmt: skip
+        maker_status, taker_status = _INT[maker_status], _INT[taker_status]
+        self.change(seq, ts, (symbol, maker_order_id), maker_status, maker_filled, 0, 0)
+        self.change(seq, ts, (symbol, taker_order_id), taker_status, taker_filled, 0, 0)
+        rows.order_events.append((
+            seq, idx, 0, ts, maker_order_id, maker_account, symbol, _TRADE, maker_status,
+            maker_filled, price, qty, trade_id, 0,
+        ))  # fmt: skip
+        rows.order_events.append((
+            seq, idx, 1, ts, taker_order_id, taker_account, symbol, _TRADE, taker_status,
+            taker_filled, price, qty, trade_id, 0,
+        ))  # fmt: skip
+        bucket = ts - ts % CANDLE_NS
+        candle = self.candles.get((symbol, bucket))
+        taker_buy = side == _BUY
+        if candle is None:
+            self.candles[(symbol, bucket)] = [
+                symbol, bucket, price, price, price, price, qty, quote_qty, 1, trade_id,
+                trade_id, qty if taker_buy else 0, quote_qty if taker_buy else 0,
+            ]  # fmt: skip
+            return
+        candle[3] = max(int(candle[3]), price)
+        candle[4] = min(int(candle[4]), price)
+        candle[5] = price
+        candle[6] = int(candle[6]) + qty
+        candle[7] = int(candle[7]) + quote_qty
+        candle[8] = int(candle[8]) + 1
+        candle[10] = trade_id
+        if taker_buy:
+            candle[11] = int(candle[11]) + qty
+            candle[12] = int(candle[12]) + quote_qty
+
+    def order_event(
+        self, at: tuple[int, int, int], order: tuple[int, int, str], kind: OrderEventKind,
+        values: tuple[int, int, int, int, int, int],
+    ) -> None:  # fmt: skip
+        """One leg-0 order event: `at` is (seq, idx, ts), `order` (order_id, account,
+        symbol), `values` (status, filled, price, qty, trade_id, detail)."""
+        seq, idx, ts = at
+        self.rows.order_events.append((seq, idx, 0, ts, *order, int(kind), *values))
+
+    def other(self, seq: int, idx: int, ts: int, e: Event) -> None:
+        at = (seq, idx, ts)
         if isinstance(e, OrderCanceled | OrderExpired):
             canceled = isinstance(e, OrderCanceled)
             kind = OrderEventKind.CANCELED if canceled else OrderEventKind.EXPIRED
-            self.change(at, (e.symbol, e.order_id), (int(e.status), e.filled, 0, 0))
-            self.order_event(at, 0, (e.order_id, e.account, e.symbol), kind,
+            self.change(seq, ts, (e.symbol, e.order_id), int(e.status), e.filled, 0, 0)
+            self.order_event(at, (e.order_id, e.account, e.symbol), kind,
                              (int(e.status), e.filled, 0, 0, 0, int(e.reason)))  # fmt: skip
         elif isinstance(e, OrderAmended):
             status = int(
@@ -258,95 +344,33 @@ class _Builder:
                 else OrderStatus.PARTIALLY_FILLED if e.filled
                 else OrderStatus.NEW
             )  # fmt: skip
-            self.change(at, (e.symbol, e.order_id), (status, e.filled, e.price, e.qty))
+            self.change(seq, ts, (e.symbol, e.order_id), status, e.filled, e.price, e.qty)
             self.order_event(
-                at,
-                0,
-                (e.order_id, e.account, e.symbol),
-                OrderEventKind.AMENDED,
+                at, (e.order_id, e.account, e.symbol), OrderEventKind.AMENDED,
                 (status, e.filled, e.price, e.qty, 0, int(e.kept_priority)),
-            )
+            )  # fmt: skip
         elif isinstance(e, OrderTriggered):
-            self.change(at, (e.symbol, e.order_id), (0, -1, 0, 0))
-            self.order_event(at, 0, (e.order_id, e.account, e.symbol), OrderEventKind.TRIGGERED,
-                             (0, -1, e.last_price, 0, 0, 0))  # fmt: skip
+            self.change(seq, ts, (e.symbol, e.order_id), 0, -1, 0, 0)
+            self.order_event(at, (e.order_id, e.account, e.symbol),
+                             OrderEventKind.TRIGGERED, (0, -1, e.last_price, 0, 0, 0))  # fmt: skip
         elif isinstance(e, OrderRejected):
-            self.order_event(at, 0, (e.order_id, e.account, e.symbol), OrderEventKind.REJECTED,
+            self.order_event(at, (e.order_id, e.account, e.symbol),
+                             OrderEventKind.REJECTED,
                              (int(OrderStatus.REJECTED), 0, 0, 0, 0, int(e.code)))  # fmt: skip
         elif isinstance(e, InstrumentAdded):
             i = e.instrument
             self.quotes[i.symbol] = i.quote
             self.rows.instruments.append((
                 i.symbol, i.base, i.quote, i.tick_size, i.lot_size, i.base_precision,
-                i.quote_precision, i.lot_units, i.notional_units, at.seq,
+                i.quote_precision, i.lot_units, i.notional_units, seq,
             ))  # fmt: skip
-
-    def trade(self, at: _At, e: TradeExecuted) -> None:
-        r = self.rows
-        r.trades.append((
-            e.trade_id, at.seq, at.idx, at.ts, e.symbol, e.price, e.qty, e.quote_qty,
-            int(e.taker_side), e.maker_order_id, e.maker_account, e.maker_fee, e.taker_order_id,
-            e.taker_account, e.taker_fee,
-        ))  # fmt: skip
-        fee_asset = self.quote(e.symbol)
-        r.fills.append((
-            at.seq, at.idx, 0, at.ts, e.trade_id, e.maker_account, e.maker_order_id, e.symbol,
-            int(e.taker_side.opposite), int(Liquidity.MAKER), e.price, e.qty, e.quote_qty,
-            e.maker_fee, fee_asset,
-        ))  # fmt: skip
-        r.fills.append((
-            at.seq, at.idx, 1, at.ts, e.trade_id, e.taker_account, e.taker_order_id, e.symbol,
-            int(e.taker_side), int(Liquidity.TAKER), e.price, e.qty, e.quote_qty, e.taker_fee,
-            fee_asset,
-        ))  # fmt: skip
-        maker = (int(e.maker_status), e.maker_filled, 0, 0)
-        taker = (int(e.taker_status), e.taker_filled, 0, 0)
-        self.change(at, (e.symbol, e.maker_order_id), maker)
-        self.change(at, (e.symbol, e.taker_order_id), taker)
-        self.order_event(
-            at,
-            0,
-            (e.maker_order_id, e.maker_account, e.symbol),
-            OrderEventKind.TRADE,
-            (*maker[:2], e.price, e.qty, e.trade_id, 0),
-        )
-        self.order_event(
-            at,
-            1,
-            (e.taker_order_id, e.taker_account, e.symbol),
-            OrderEventKind.TRADE,
-            (*taker[:2], e.price, e.qty, e.trade_id, 0),
-        )
-        self.candle(at, e)
-
-    def candle(self, at: _At, e: TradeExecuted) -> None:
-        bucket = at.ts - at.ts % CANDLE_NS
-        candle = self.candles.get((e.symbol, bucket))
-        taker_buy = e.taker_side == Side.BUY
-        if candle is None:
-            self.candles[(e.symbol, bucket)] = [
-                e.symbol, bucket, e.price, e.price, e.price, e.price, e.qty, e.quote_qty, 1,
-                e.trade_id, e.trade_id, e.qty if taker_buy else 0,
-                e.quote_qty if taker_buy else 0,
-            ]  # fmt: skip
-            return
-        candle[3] = max(int(candle[3]), e.price)
-        candle[4] = min(int(candle[4]), e.price)
-        candle[5] = e.price
-        candle[6] = int(candle[6]) + e.qty
-        candle[7] = int(candle[7]) + e.quote_qty
-        candle[8] = int(candle[8]) + 1
-        candle[10] = e.trade_id
-        if taker_buy:
-            candle[11] = int(candle[11]) + e.qty
-            candle[12] = int(candle[12]) + e.quote_qty
 
     def finish(self) -> Rows:
         r = self.rows
-        r.orders = [tuple(row) for row in self.new_orders.values()]
-        r.order_updates = [tuple(row) for row in self.changes.values()]
+        r.orders = list(self.new_orders.values())
+        r.order_updates = list(self.changes.values())
         r.balances = [(a, s, f, lk, q) for (a, s), (f, lk, q) in self.balances.items()]
-        r.candles = [tuple(row) for row in self.candles.values()]
+        r.candles = list(self.candles.values())
         return r
 
 
@@ -354,13 +378,19 @@ def build(batch: Iterable[Applied], state: State) -> Rows:
     """Rows for every record of `batch` past `state.last_seq`, in order (see module contract)."""
     builder = _Builder(state)
     rows = builder.rows
-    rows.prev_seq = state.last_seq
+    rows.prev_seq = last = state.last_seq
+    first = events = 0
+    add = builder.add
     for applied in batch:
-        if applied.seq <= state.last_seq or applied.seq <= rows.last_seq:
+        seq = applied.seq
+        if seq <= last:
             continue
-        if not rows.first_seq:
-            rows.first_seq = applied.seq
-        rows.last_seq = applied.seq
-        rows.events += len(applied.events)
-        builder.add(applied)
+        if not first:
+            first = seq
+        last = seq
+        events += len(applied.events)
+        add(applied)
+    if first:
+        rows.first_seq, rows.last_seq = first, last
+    rows.events = events
     return builder.finish()
