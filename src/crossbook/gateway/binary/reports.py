@@ -55,6 +55,12 @@ _AMENDED: Final = packer(AmendedReport)
 _TRIGGERED: Final = packer(TriggeredReport)
 _CANCEL_ALL: Final = packer(CancelAllReport)
 _FILL: Final = packer(FillReport)
+_REPORTED: Final[frozenset[type]] = frozenset({
+    ev.TradeExecuted, ev.OrderAccepted, ev.OrderCanceled, ev.OrderRejected, ev.OrderExpired,
+    ev.OrderAmended, ev.OrderTriggered,
+})
+"""The events that make reports; the others (balances, depth: most of them) are skipped
+first thing."""
 
 
 class ReportRouter:
@@ -104,7 +110,9 @@ class ReportRouter:
         relay = origin is not None and origin.privileged  # may take reports for others
         rejected, canceled = False, 0
         for event in applied.events:
-            kind = type(event)
+            kind = event.__class__
+            if kind not in _REPORTED:
+                continue
             if kind is ev.TradeExecuted:
                 assert isinstance(event, ev.TradeExecuted)
                 self._fills(event, ts, origin, request_id, target)
