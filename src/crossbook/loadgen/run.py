@@ -4,7 +4,7 @@ Contract:
 - Closed loop (`rate` None): every connection keeps `window` requests in flight; latency is
   send → answer.
 - Open loop (`rate` R): requests are due at `start + i / R`, spread round-robin over the
-  connections; a sender wakes every `tick` seconds and sends everything due. Latency is
+  connections; a timer callback fires every `tick` seconds and sends everything due. Latency is
   measured from the *intended* send time, so a stalled server or a late sender shows up
   as latency instead of fewer samples (no coordinated omission).
 - Both loops are driven by the targets' answer callbacks (no task or future per request):
@@ -148,16 +148,23 @@ async def run_load(
         assert rate is not None
         count, sent = len(targets), 0
         accounts = [getattr(t, "account", 0) for t in targets]
-        while True:
+        stopped = loop.create_future()
+
+        def pump() -> None:  # a plain timer callback: no task or sleep future per tick
+            nonlocal sent
             now = clock()
             if now >= end:
-                break
+                stopped.set_result(None)
+                return
             due = int((now - origin) * rate)
             while sent < due:
                 index = sent % count
                 send(targets[index], accounts[index], origin + sent / rate, answered_open)
                 sent += 1
-            await asyncio.sleep(tick)
+            loop.call_later(tick, pump)
+
+        pump()
+        await stopped
 
     reporter = loop.create_task(progress_loop())
     try:
