@@ -15,6 +15,9 @@ Contract:
   and completion time to two arrays; the histogram and the timeline are built from them
   afterwards (`Stats.fold`), so the load generator spends its CPU on requests while the
   node runs. A progress bar (tqdm, on stderr) shows the rate.
+- After the last send, answers are awaited up to `drain_timeout` (120 s): an open loop
+  offered more than the node takes leaves a backlog that is still answered, so the
+  lost-order check afterwards sees settled accounts.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ class Stats:
 async def run_load(
     targets: Sequence[Target], flow: OrderFlow, *, duration: float, window: int = 1,
     rate: float | None = None, tick: float = 0.0005, progress: bool = True,
-    drain_timeout: float = 30.0,
+    drain_timeout: float = 120.0,
 ) -> Stats:
     """Drive `targets` for `duration` seconds; wait up to `drain_timeout` for late answers."""
     stats = Stats()
