@@ -8,23 +8,33 @@ an empty journal). It then applies every journaled record after the snapshot's s
 
 `full_replay` ignores snapshots and replays from the first record, read-only: its state hash
 is the reference that `recover_engine`'s must equal (`crossbook journal replay`, crash tests).
+
+Both fold records with the engine's `replay`: `apply`'s change of state without the events,
+which nobody reads during recovery.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from itertools import takewhile
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import msgspec
 
-from crossbook.domain.values import Nanos, Seq
+from crossbook.domain.commands import Command
 from crossbook.journal.segments import JournalState, TailDamage, iter_records, scan_journal
 from crossbook.journal.snapshots import SnapshotCorrupt, SnapshotStore
 from crossbook.sequencer.ports import Engine
 
-E = TypeVar("E", bound=Engine)
+
+class Replayable(Engine, Protocol):
+    def replay(self, seq: int, ts: int, command: Command) -> None:
+        """`apply` without building the events: what recovery folds the journal with."""
+
+
+E = TypeVar("E", bound=Replayable)
 
 
 class RecoveryError(Exception):
@@ -56,9 +66,9 @@ def recover_engine(
         engine = fresh()
     snapshot_seq = engine.last_seq
     replayed = 0
-    apply = engine.apply
+    replay = engine.replay
     for record in iter_records(state, after_seq=snapshot_seq):
-        apply(Seq(record.seq), Nanos(record.ts), record.command)
+        replay(record.seq, record.ts, record.command)
         replayed += 1
     if engine.last_seq != state.last_seq:
         raise RecoveryError(
@@ -123,9 +133,10 @@ def full_replay(
     """Replay from the first record without snapshots or repairs (read-only)."""
     state = scan_journal(journal_dir, repair=False)
     engine = fresh()
-    apply = engine.apply
-    for record in iter_records(state):
-        if upto_seq is not None and record.seq > upto_seq:
-            break
-        apply(Seq(record.seq), Nanos(record.ts), record.command)
+    replay = engine.replay
+    records = iter_records(state)
+    if upto_seq is not None:
+        records = takewhile(lambda record: record.seq <= upto_seq, records)
+    for record in records:
+        replay(record.seq, record.ts, record.command)
     return engine, state
