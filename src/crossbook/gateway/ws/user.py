@@ -8,6 +8,10 @@ after `GatewayViews` has folded the same batch. Per account with a subscriber:
   the batch, one `outboundAccountPosition` with each asset the batch changed (`B`).
 - native topic `user:<account>` (`/v1/ws` after login): `OrderEvent` and `BalanceEvent`.
 
+The accounts with a topic are found once per batch; an event of any other account is
+skipped before anything is looked up or formatted, and each dialect's message is built only
+for an account with that dialect's topic.
+
 `Z` (cumulative quote) is summed from the trades this process has seen: an order resting
 across a restart restarts that sum at 0 (its `z` filled quantity stays exact).
 """
@@ -15,14 +19,13 @@ across a restart restarts that sum at 0 (its `z` filled quantity stays exact).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 
 from crossbook.domain import events as ev
 from crossbook.domain.enums import OrderStatus
 from crossbook.gateway.views import GatewayViews, OrderRecord
-from crossbook.gateway.ws.fanout import Hub
+from crossbook.gateway.ws.fanout import Hub, Topic
 from crossbook.protocol import native as native_wire
 from crossbook.protocol import ws as wire
 from crossbook.protocol.decimals import scale_for_precision
@@ -34,8 +37,9 @@ _TYPES = {1: "LIMIT", 2: "MARKET", 3: "STOP_LOSS", 4: "STOP_LOSS_LIMIT", 5: "TAK
 _STATUS = {s: "EXPIRED" if s is OrderStatus.EXPIRED_IN_MATCH else s.name for s in OrderStatus}
 
 
-def _ms(ns: int) -> int:
-    return ns // 1_000_000
+_NS_PER_MS = 1_000_000
+_ORDER_EVENTS = frozenset((ev.OrderAccepted, ev.OrderCanceled, ev.OrderExpired, ev.OrderAmended,
+                           ev.OrderTriggered))
 
 
 class UserEvents:
@@ -44,23 +48,40 @@ class UserEvents:
         self.views = views
         self._later: dict[int, int] = {}
         """Per order: quote it trades in the current batch after the event being reported."""
+        self._watch: dict[int, tuple[Topic | None, Topic | None]] = {}
+        """Per account with a user topic (this batch): its Binance and native topics."""
 
     def on_batch(self, batch: Sequence[Applied]) -> None:
-        topics = self.hub.topics
-        if not topics or not any(name.startswith("user") for name in topics):
+        watch = self._watch = self._watched()
+        if not watch:
             return  # nobody listens: the views keep what a later subscriber needs
         self._start(batch)
         for applied in batch:
             changed: dict[int, dict[str, None]] = {}
             for event in applied.events:
-                if type(event) is ev.BalanceChanged:
-                    changed.setdefault(event.account, {})[event.asset] = None
-                else:
-                    if type(event) is ev.TradeExecuted:
-                        self._track(event)
-                    self._order_event(event, applied)
+                kind = type(event)
+                if kind is ev.BalanceChanged:
+                    assert isinstance(event, ev.BalanceChanged)
+                    if event.account in watch:
+                        changed.setdefault(event.account, {})[event.asset] = None
+                elif kind is ev.TradeExecuted:
+                    assert isinstance(event, ev.TradeExecuted)
+                    self._track(event)
+                    self._trade(event, applied.ts)
+                elif kind in _ORDER_EVENTS:
+                    self._order_event(event, applied.ts)  # type: ignore[arg-type]
             for account, assets in changed.items():
                 self._balances(account, list(assets), applied.ts)
+
+    def _watched(self) -> dict[int, tuple[Topic | None, Topic | None]]:
+        """Accounts with a `user@<account>` or `user:<account>` topic, one scan per batch."""
+        found: dict[int, tuple[Topic | None, Topic | None]] = {}
+        for name, topic in self.hub.topics.items():
+            if name.startswith(("user@", "user:")) and name[5:].isdigit():
+                account = int(name[5:])
+                binance, native = found.get(account, (None, None))
+                found[account] = (topic, native) if name[4] == "@" else (binance, topic)
+        return found
 
     def _start(self, batch: Sequence[Applied]) -> None:
         # The views have folded the whole batch, so an order's `quote_filled` is its total
@@ -81,63 +102,50 @@ class UserEvents:
     def _cumulative_quote(self, order: OrderRecord) -> int:
         return order.quote_filled - self._later.get(order.order_id, 0)
 
-    def _publish(self, account: int, binance: Any, native: Any) -> None:
-        topic = self.hub.topics.get(f"user@{account}")
-        if topic is not None:
-            self.hub.publish(topic, _encode(binance))
-        topic = self.hub.topics.get(f"user:{account}")
-        if topic is not None:
-            self.hub.publish(topic, _encode(native))
+    def _trade(self, event: ev.TradeExecuted, ts: int) -> None:
+        watch, order_of = self._watch, self.views.order
+        if event.maker_account in watch:
+            order = order_of(event.maker_order_id)
+            if order is not None:
+                self._order(order, "TRADE", "trade", event.maker_status, event.maker_filled,
+                            ts, event, True, event.maker_fee)
+        if event.taker_account in watch:
+            order = order_of(event.taker_order_id)
+            if order is not None:
+                self._order(order, "TRADE", "trade", event.taker_status, event.taker_filled,
+                            ts, event, False, event.taker_fee)
 
-    def _order_event(self, event: ev.Event, applied: Applied) -> None:
-        ts = applied.ts
-        if isinstance(event, ev.TradeExecuted):
-            for maker in (True, False):
-                account = event.maker_account if maker else event.taker_account
-                order_id = event.maker_order_id if maker else event.taker_order_id
-                if not self._watched(account):
-                    continue
-                order = self.views.order(order_id)
-                if order is None:
-                    continue
-                filled = event.maker_filled if maker else event.taker_filled
-                status = event.maker_status if maker else event.taker_status
-                fee = event.maker_fee if maker else event.taker_fee
-                self._order(order, "TRADE", "trade", status, filled, ts, event, maker, fee)
-            return
-        if not isinstance(event, ev.OrderAccepted | ev.OrderCanceled | ev.OrderExpired
-                          | ev.OrderAmended | ev.OrderTriggered):
-            return
-        if not self._watched(event.account):
+    def _order_event(self, event: ev.OrderAccepted | ev.OrderCanceled | ev.OrderExpired
+                     | ev.OrderAmended | ev.OrderTriggered, ts: int) -> None:
+        if event.account not in self._watch:
             return
         order = self.views.order(event.order_id)
         if order is None:
             return
-        if isinstance(event, ev.OrderAccepted):
+        kind = type(event)
+        if kind is ev.OrderAccepted:
             self._order(order, "NEW", "accepted", OrderStatus.NEW, 0, ts)
-        elif isinstance(event, ev.OrderCanceled):
+        elif kind is ev.OrderCanceled:
+            assert isinstance(event, ev.OrderCanceled)
             self._order(order, "CANCELED", "canceled", event.status, event.filled, ts)
-        elif isinstance(event, ev.OrderExpired):
+        elif kind is ev.OrderExpired:
+            assert isinstance(event, ev.OrderExpired)
             self._order(order, "EXPIRED", "expired", event.status, event.filled, ts)
-        elif isinstance(event, ev.OrderAmended):
+        elif kind is ev.OrderAmended:
+            assert isinstance(event, ev.OrderAmended)
             self._order(order, "REPLACED", "amended", order.status, event.filled, ts)
         else:
             self._order(order, "NEW", "triggered", order.status, order.filled, ts)
 
-    def _watched(self, account: int) -> bool:
-        topics = self.hub.topics
-        return f"user@{account}" in topics or f"user:{account}" in topics
-
     def _order(self, o: OrderRecord, execution: str, native_event: str, status: OrderStatus,
                filled: int, ts: int, trade: ev.TradeExecuted | None = None,
                maker: bool = False, fee: int = 0) -> None:
-        topics, hub = self.hub.topics, self.hub
-        binance_topic = topics.get(f"user@{o.account}")
-        native_topic = topics.get(f"user:{o.account}")
+        binance_topic, native_topic = self._watch.get(o.account, (None, None))
+        hub = self.hub
         record = self.views.instruments[o.symbol]
         inst, scales = record.instrument, record.scales
         price, qty, quote = scales.price.format, scales.quantity.format, scales.quote.format
-        time = _ms(ts)
+        time = ts // _NS_PER_MS
         if binance_topic is not None:  # each dialect is built only when someone reads it
             hub.publish(binance_topic, _encode({
                 "e": "executionReport", "E": time, "s": inst.base + inst.quote,
@@ -149,10 +157,10 @@ class UserEvents:
                 "L": price(trade.price) if trade else price(0), "n": quote(fee),
                 "N": inst.quote if trade else None, "T": time,
                 "t": trade.trade_id if trade else -1, "I": 0, "w": status.is_open,
-                "m": maker, "M": False, "O": _ms(o.created_ts),
+                "m": maker, "M": False, "O": o.created_ts // _NS_PER_MS,
                 "Z": quote(self._cumulative_quote(o)),
                 "Y": quote(trade.quote_qty) if trade else quote(0), "Q": quote(o.quote_qty),
-                "W": _ms(o.created_ts), "V": native_wire.STP_NAMES[o.stp].upper(),
+                "W": o.created_ts // _NS_PER_MS, "V": native_wire.STP_NAMES[o.stp].upper(),
             }))
         if native_topic is not None:
             hub.publish(native_topic, _encode(wire.OrderEvent(
@@ -175,11 +183,11 @@ class UserEvents:
             free, locked = record.balances.get(code, (0, 0))
             scale = scale_for_precision(self.views.assets[code].precision)
             rows.append((code, scale.format(free), scale.format(locked)))
-        time = _ms(ts)
-        self._publish(
-            account,
-            {"e": "outboundAccountPosition", "E": time, "u": time,
-             "B": [{"a": a, "f": f, "l": lk} for a, f, lk in rows]},
-            wire.BalanceEvent("balances", time, rows),
-        )
-
+        time = ts // _NS_PER_MS
+        binance_topic, native_topic = self._watch[account]
+        if binance_topic is not None:
+            self.hub.publish(binance_topic, _encode(
+                {"e": "outboundAccountPosition", "E": time, "u": time,
+                 "B": [{"a": a, "f": f, "l": lk} for a, f, lk in rows]}))
+        if native_topic is not None:
+            self.hub.publish(native_topic, _encode(wire.BalanceEvent("balances", time, rows)))
