@@ -373,6 +373,10 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
     }
 
 
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {"count": 0}
@@ -447,6 +451,11 @@ def main() -> None:
             "trade_p50_ms": sorted(r["trade_latency_ms"].get("p50", 0.0)
                                    for r in mine)[len(mine) // 2],
             "dropped_clients": sum(r["dropped_clients"] for r in mine),
+            "node_cpu_us_per_delivered_message": _median(
+                [r["node_cpu_us_per_delivered_message"] for r in mine]),
+            "client_loop_lag_p99_ms": _median(
+                [r["client_loop_lag_ms"].get("p99", 0.0) for r in mine]),
+            "flush_ms": _median([r["flush_ms"] for r in mine]),
         }
     result = {
         "benchmark": "ws_fanout", "seed": args.seed,
