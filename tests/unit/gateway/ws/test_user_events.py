@@ -93,3 +93,17 @@ def test_each_dialect_gets_its_own_shape() -> None:
     orders = [e for e in events if e.get("channel") == "orders"]
     assert [o["event"] for o in orders] == ["accepted", "trade"]
     assert orders[-1]["status"] == "filled"
+
+
+def test_only_followed_accounts_get_events_and_market_topics_are_not_accounts() -> None:
+    venue = Venue()
+    mine = venue.hub.topic("user:1", Mode.APPEND)
+    market = venue.hub.topic("user@trade", Mode.APPEND)  # a stream of a symbol named "user"
+    venue.batch([limit(2, Side.SELL, 1, 100, "maker"), limit(3, Side.SELL, 1, 101, "other")])
+    assert not mine.pending  # accounts 2 and 3 have no topic
+    venue.batch([limit(1, Side.BUY, 2, 101, "taker")])
+    events = [json.loads(p) for p in mine.pending]
+    assert {e["channel"] for e in events} == {"orders", "balances"}
+    assert [e["event"] for e in events if e["channel"] == "orders"] == [
+        "accepted", "trade", "trade"]
+    assert not market.pending
