@@ -39,6 +39,8 @@ _HEADER_CRC = struct.Struct("<I")
 HEADER_SIZE: Final = _HEADER.size + _HEADER_CRC.size
 
 _FRAME = struct.Struct("<II")
+FRAME_HEADER: Final = _FRAME
+"""A frame's `length | crc32c` (for readers that walk frames themselves)."""
 FRAME_OVERHEAD: Final = _FRAME.size
 _LENGTH = struct.Struct("<I")
 MAX_PAYLOAD: Final = 4 * 1024 * 1024

@@ -25,9 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+import crc32c
 import msgspec
 
 from crossbook.journal.format import (
+    FRAME_HEADER,
+    FRAME_OVERHEAD,
     HEADER_SIZE,
     FrameScanner,
     HeaderError,
@@ -154,16 +157,27 @@ def iter_records(state: JournalState, after_seq: int = 0) -> Iterator[RecordV1]:
 
     The validated seq chain (each record its predecessor plus one from the segment's first seq)
     says how many frames to pass over: those are skipped by length, without CRC or decode.
+    The frames read are checked against their CRC again (the files were read anew); the
+    records stop early if one does not check out, which recovery reports as a short journal.
     """
+    unpack, crc, decode = FRAME_HEADER.unpack_from, crc32c.crc32c, decode_record
+    overhead = FRAME_OVERHEAD
     for segment in state.segments:
         if segment.last_seq <= after_seq:
             continue
-        data = memoryview(Path(segment.path).read_bytes())[: segment.end]
-        start = skip_frames(data, HEADER_SIZE, max(after_seq - segment.first_seq + 1, 0))
-        for _, payload in FrameScanner(data, start):
-            record = decode_record(payload)
-            if record.seq > after_seq:
-                yield record
+        data, end = Path(segment.path).read_bytes(), segment.end
+        if len(data) < end:
+            return
+        offset = skip_frames(data, HEADER_SIZE, max(after_seq - segment.first_seq + 1, 0))
+        view = memoryview(data)
+        while offset < end:
+            length, expected = unpack(data, offset)
+            body = offset + overhead
+            offset = body + length
+            payload = view[body:offset]
+            if offset > end or crc(payload) != expected:
+                return
+            yield decode(payload)
 
 
 def _truncate(path: Path, size: int) -> None:
