@@ -123,6 +123,7 @@ class Sequencer:
         self._sinks = list(sinks)
         self._snapshots = snapshots
         self._inbox: deque[_Entry] = deque()
+        self._inbox_size = self.config.inbox_size
         self._external = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -166,12 +167,14 @@ class Sequencer:
             raise Unavailable(f"sequencer stopped: {self.failure!r}")
         if self._stopping:
             raise Unavailable("sequencer is stopping")
-        if self._external >= self.config.inbox_size:
-            raise Throttled(f"inbox full ({self.config.inbox_size} commands)")
+        if self._external >= self._inbox_size:
+            raise Throttled(f"inbox full ({self._inbox_size} commands)")
         future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
-        self._inbox.append((command, future))
+        inbox = self._inbox
+        inbox.append((command, future))
         self._external += 1
-        self._wake.set()
+        if len(inbox) == 1:  # the loop sleeps only on an empty inbox
+            self._wake.set()
         return future
 
     async def snapshot(self) -> SnapshotMeta:
