@@ -31,6 +31,8 @@ around the call (interpreter start and imports are reported separately as `proce
 
 The files are read once before measuring, so every measurement sees a warm page cache
 (dropping caches needs root; recovery from a cold disk adds the read time of the journal).
+`cpu_seconds` is the measuring process's CPU time over the whole measurement, hashes included
+(steadier than the wall clock on a shared machine).
 `records/s` is the journal's records over those seconds (for `snapshot`, all of them, though
 only the tail is applied).
 The measuring process uses the node's garbage-collector thresholds (`crossbook.gc_policy`).
@@ -215,6 +217,7 @@ def measure(kind: str, data_dir: Path) -> dict[str, Any]:
     journal_dir = data_dir / JOURNAL_DIR
     gc.set_threshold(*GC_THRESHOLDS)  # as `crossbook serve` recovers
     out: dict[str, Any] = {"kind": kind, "engine_build": ENGINE_BUILD, "gc": GC_THRESHOLDS}
+    cpu_started = time.process_time()
     started = time.perf_counter()
     if kind == "full":
         engine, state = full_replay(journal_dir, Exchange)
@@ -247,6 +250,7 @@ def measure(kind: str, data_dir: Path) -> dict[str, Any]:
         out["records"] = count
     else:
         raise SystemExit(f"unknown measurement {kind!r}")
+    out["cpu_seconds"] = time.process_time() - cpu_started
     out["records_per_s"] = round(out["records"] / out["seconds"])
     return out
 
@@ -318,6 +322,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "records": best["records"],
         "records_per_s": round(best["records"] / statistics.median(seconds)),
         "process_seconds": round(statistics.median(r["process_seconds"] for r in runs), 3),
+        "cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in runs), 3),
     }
     for key in ("replayed", "snapshot_seq", "skipped_snapshots"):
         if key in best:
@@ -364,7 +369,7 @@ def main() -> None:
                 if "state_hash" in run:
                     hashes[f"{kind}#{index}"] = run["state_hash"]
             results[kind] = summary = summarize(runs)
-            extra = ""
+            extra = f" (CPU {summary['cpu_seconds']:.3f} s)"
             if "state_hash_seconds" in summary:
                 extra += f" (+ state hash {summary['state_hash_seconds']:.3f} s)"
             if "restore_and_tail_seconds" in summary:
