@@ -45,6 +45,10 @@ def test_order_entry_needs_login_and_pipelines_with_ids_echoed(ws_node: NodeProc
         assert recv_json(conn)["error"]["code"] == Reject.UNKNOWN_ORDER
         conn.send(json.dumps({"op": "place", "id": "bad", "order": {"symbol": "NOPE"}}))
         assert "error" in recv_json(conn)
+        conn.send(json.dumps({"op": "place", "id": "poor",
+                              "order": _order("100.00", side="sell", qty="11.000")}))
+        refused = recv_json(conn)  # refused by the engine, after the journal
+        assert (refused["id"], refused["error"]["code"]) == ("poor", Reject.INSUFFICIENT_FUNDS)
         conn.send(json.dumps({"op": "cancel_all", "id": "all", "symbol": "BTC-USDT"}))
         result = recv_json(conn)["result"]
         assert len(result["canceled"]) == 49

@@ -218,16 +218,21 @@ class NativeSession:
         applied = future.result()
         events = applied.events
         views = self.ctx.views
+        if op == "place" and type(events[0]) is ev.OrderAccepted:
+            # The engine decides a rejection before any change: an accepted order's events
+            # hold no rejection, so there is nothing to scan for.
+            first = events[0]
+            assert isinstance(first, ev.OrderAccepted)
+            record = views.instruments[first.symbol]
+            self.hub.send(self.client, encode.reply(
+                request_id, render.placed(first, events, applied.ts, record)))
+            return
         error = render.first_reject(events)
         if error is not None:
             self.error(request_id, error.code, error.message)
             return
-        if op == "place":
-            first = events[0]
-            assert isinstance(first, ev.OrderAccepted)
-            record = views.instruments[first.symbol]
-            result: Any = render.placed(first, events, applied.ts, record)
-        elif op == "cancel_all":
+        result: Any
+        if op == "cancel_all":
             command = applied.command
             assert isinstance(command, cmd.CancelAllOrders)
             result = {"symbol": command.symbol,
