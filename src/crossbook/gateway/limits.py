@@ -66,69 +66,71 @@ class RateLimited:
                         [(b"retry-after", b"%d" % self.retry_after_s)])
 
 
-class _Counter:
-    __slots__ = ("counts", "limit", "name", "window_ms")
-
-    def __init__(self, window_ms: int, limit: int, name: str) -> None:
-        self.window_ms = window_ms
-        self.limit = limit
-        self.name = name
-        self.counts: dict[object, list[int]] = {}
-
-    def entry(self, who: object, now_ms: int) -> list[int]:
-        """`who`'s [window start, count] in the current window (a new one starts at 0)."""
-        start = now_ms - now_ms % self.window_ms
-        entry = self.counts.get(who)
-        if entry is None or entry[0] != start:
-            if len(self.counts) > 100_000:
-                self.counts = {k: v for k, v in self.counts.items() if v[0] == start}
-            entry = self.counts[who] = [start, 0]
-        return entry
-
-    def refuse(self, now_ms: int) -> RateLimited:
-        reset_ms = now_ms - now_ms % self.window_ms + self.window_ms - now_ms
-        retry = max(1, -(-reset_ms // 1000))
-        return RateLimited(
-            f"rate limit exceeded: {self.limit} {self.name}; retry in {retry} s", retry
-        )
+def _refusal(now_ms: int, window_ms: int, limit: int, name: str) -> RateLimited:
+    reset_ms = now_ms - now_ms % window_ms + window_ms - now_ms
+    retry = max(1, -(-reset_ms // 1000))
+    return RateLimited(f"rate limit exceeded: {limit} {name}; retry in {retry} s", retry)
 
 
 _WEIGHT_HEADER = b"x-cb-used-weight-1m"
 _TEN_HEADER = b"x-cb-order-count-10s"
 _DAY_HEADER = b"x-cb-order-count-1d"
+_WEIGHT_NAME = "request weight per minute"
+_TEN_NAME = "orders per 10 s"
+_DAY_NAME = "orders per day"
 
 
 class _Budget:
-    __slots__ = ("day", "minute", "ten")
+    """Each `who`'s counts in one list: [minute start, weight, 10 s start, orders, day start,
+    orders] (a window's count restarts at 0 when its start moves on)."""
+
+    __slots__ = ("day_limit", "entries", "minute_limit", "ten_limit")
 
     def __init__(self, weight_per_minute: int, orders_per_10s: int, orders_per_day: int) -> None:
-        self.minute = _Counter(MINUTE_MS, weight_per_minute, "request weight per minute")
-        self.ten = _Counter(TEN_SECONDS_MS, orders_per_10s, "orders per 10 s")
-        self.day = _Counter(DAY_MS, orders_per_day, "orders per day")
+        self.minute_limit = weight_per_minute
+        self.ten_limit = orders_per_10s
+        self.day_limit = orders_per_day
+        self.entries: dict[object, list[int]] = {}
 
-    def spend(
-        self, who: object, now_ms: int, weight: int, orders: int
-    ) -> RateLimited | Usage:
+    def spend(self, who: object, now_ms: int, weight: int, orders: int) -> RateLimited | Usage:
         """Count and return the usage (weight, orders in 10 s, orders today; 0, 0 without
         orders), or the refusal, counting nothing unless every budget allows it."""
         # runs twice per REST request (IP, then key): straight-line code
-        minute = self.minute
-        weight_entry = minute.entry(who, now_ms)
-        used_weight = weight_entry[1] + weight
-        if minute.limit and used_weight > minute.limit:
-            return minute.refuse(now_ms)
+        entry = self.entries.get(who)
+        if entry is None:
+            entry = self._new(who, now_ms)
+        minute = now_ms - now_ms % MINUTE_MS
+        if entry[0] != minute:
+            entry[0], entry[1] = minute, 0
+        used_weight = entry[1] + weight
+        if self.minute_limit and used_weight > self.minute_limit:
+            return _refusal(now_ms, MINUTE_MS, self.minute_limit, _WEIGHT_NAME)
         if not orders:
-            weight_entry[1] = used_weight
+            entry[1] = used_weight
             return used_weight, 0, 0
-        ten, day = self.ten, self.day
-        ten_entry, day_entry = ten.entry(who, now_ms), day.entry(who, now_ms)
-        used_ten, used_day = ten_entry[1] + orders, day_entry[1] + orders
-        if ten.limit and used_ten > ten.limit:
-            return ten.refuse(now_ms)
-        if day.limit and used_day > day.limit:
-            return day.refuse(now_ms)
-        weight_entry[1], ten_entry[1], day_entry[1] = used_weight, used_ten, used_day
+        ten = now_ms - now_ms % TEN_SECONDS_MS
+        if entry[2] != ten:
+            entry[2], entry[3] = ten, 0
+        day = now_ms - now_ms % DAY_MS
+        if entry[4] != day:
+            entry[4], entry[5] = day, 0
+        used_ten, used_day = entry[3] + orders, entry[5] + orders
+        if self.ten_limit and used_ten > self.ten_limit:
+            return _refusal(now_ms, TEN_SECONDS_MS, self.ten_limit, _TEN_NAME)
+        if self.day_limit and used_day > self.day_limit:
+            return _refusal(now_ms, DAY_MS, self.day_limit, _DAY_NAME)
+        entry[1], entry[3], entry[5] = used_weight, used_ten, used_day
         return used_weight, used_ten, used_day
+
+    def _new(self, who: object, now_ms: int) -> list[int]:
+        entries = self.entries
+        if len(entries) >= 100_000:  # forget whoever has no count in a current window
+            minute, day = now_ms - now_ms % MINUTE_MS, now_ms - now_ms % DAY_MS
+            self.entries = entries = {
+                k: v for k, v in entries.items() if v[0] == minute or (v[4] == day and v[5])
+            }
+        entry = entries[who] = [-1, 0, -1, 0, -1, 0]
+        return entry
 
     def count(self, who: object, now_ms: int, weight: int, orders: int) -> Usage:
         spent = self.spend(who, now_ms, weight, orders)

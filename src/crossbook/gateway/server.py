@@ -66,7 +66,7 @@ def _plain(status: int, message: bytes) -> bytes:
 
 class _Connection(asyncio.Protocol):
     __slots__ = (
-        "_body", "_client", "_continue", "_expect", "_headers", "_keep_alive",
+        "_body", "_client", "_continue", "_headers", "_keep_alive",
         "_parser", "_paused", "_queue", "_running", "_server", "_size", "_too_big", "_url",
         "_write_paused", "activity", "transport",
     )
@@ -86,7 +86,6 @@ class _Connection(asyncio.Protocol):
         self._url = b""
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
-        self._expect = False
         self._continue = False
         self._too_big = False
         self._size = 0
@@ -128,7 +127,6 @@ class _Connection(asyncio.Protocol):
         self._url = b""
         self._headers = {}
         self._body = []
-        self._expect = False
         self._too_big = False
         self._size = 0
 
@@ -139,10 +137,6 @@ class _Connection(asyncio.Protocol):
         name = name.lower()
         self._headers[name] = value
         if name == b"expect" and value.lower() == b"100-continue":
-            self._expect = True
-
-    def on_headers_complete(self) -> None:
-        if self._expect:
             if self._running or self._queue:
                 self._continue = True  # after the requests ahead are answered
             else:
