@@ -152,6 +152,8 @@ class _Connection(asyncio.Protocol):
             self._body = []
 
     def on_message_complete(self) -> None:
+        if not self._keep_alive and self.transport is not None and self.transport.is_closing():
+            return  # refused: nothing pipelined behind the refusal runs
         parser = self._parser
         keep_alive = parser.should_keep_alive()
         if self._too_big:

@@ -15,9 +15,11 @@ from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.server import HttpServer
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+SEEN: list[str] = []
 
 
 async def _echo(request: Request) -> Response:
+    SEEN.append(request.path)
     if request.path == "/slow":
         await asyncio.sleep(0.2)
     return json_response({
@@ -135,7 +137,8 @@ def test_malformed_and_oversized_requests_are_refused_and_closed() -> None:
     async def client(server: HttpServer) -> None:
         for request, expected in (
             (b"NOT HTTP AT ALL\r\n\r\n", b"HTTP/1.1 400 Bad Request"),
-            (b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + b"x" * 2000,
+            (b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + b"x" * 2000
+             + b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n",  # never answered
              b"HTTP/1.1 413 Request Entity Too Large"),
         ):
             reader, writer = await connect(server)
@@ -146,6 +149,7 @@ def test_malformed_and_oversized_requests_are_refused_and_closed() -> None:
             assert await reader.read() == b""
             writer.close()
             await writer.wait_closed()
+        assert "/after" not in SEEN
 
     serving(client)
 
