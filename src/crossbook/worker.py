@@ -34,12 +34,13 @@ import pickle
 import socket
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import msgspec
 
 from crossbook import __version__
-from crossbook.client.binary import BinaryClient
+from crossbook.client.binary import BinaryClient, ConnectionLost
 from crossbook.cluster import (
     BINARY_SOCKET,
     FEED_SOCKET,
@@ -139,22 +140,19 @@ class RemoteBus:
             self.writer.write(frame(FeedCommand(request_id, command)))
             return future
         try:
-            answer = self.client.submit(request)
+            self.client.send(request, partial(self._answered, request_id))
         except Exception as exc:  # not connected (reconnecting): nothing was sent
             raise Unavailable(f"no connection to the core: {exc}") from None
         self.waiting[request_id] = future
-        answer.add_done_callback(lambda done: self._answered(request_id, done))
         return future
 
-    def _answered(self, request_id: int, answer: asyncio.Future[Report]) -> None:
+    def _answered(self, request_id: int, report: Report | ConnectionLost) -> None:
         waiting = self.waiting
-        exc = answer.exception()
-        if exc is not None:
+        if isinstance(report, ConnectionLost):
             future = waiting.pop(request_id, None)
             if future is not None and not future.done():
-                future.set_exception(Unavailable(f"outcome unknown: {exc}"))
+                future.set_exception(Unavailable(f"outcome unknown: {report}"))
             return
-        report = answer.result()
         if isinstance(report, RejectedReport) and report.code >= Reject.GATEWAY_THROTTLED:
             future = waiting.pop(request_id, None)
             if future is not None and not future.done():

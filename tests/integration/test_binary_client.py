@@ -422,12 +422,14 @@ def test_reconnect_resumes_the_session_and_resends_missed_reports() -> None:
         server.drop_all()
         with pytest.raises(ConnectionLost):
             await in_flight
+        assert not client.caught_up
         session = server.sessions[client.session_id]
         order = NewOrder(99, "BTCUSDT", Side.SELL, OrderType.MARKET, qty=4)
         for _ in range(3):
             server.report(session, fill(0, first.order_id, order))
         server.answer = True
         await eventually(lambda: server.logins == 2 and len(reports) == 4)
+        await eventually(lambda: client.caught_up)
         assert client.session_id == session.session_id
         assert [r.seq for r in reports] == [1, 2, 3, 4]
         assert all(isinstance(r, FillReport) for r in reports[1:])

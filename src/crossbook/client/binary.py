@@ -18,6 +18,7 @@ Contract:
   is dropped. After a drop the client reconnects with backoff, resumes its session, and asks
   for every report after the last `seq` it delivered (`ResendRequest`). Futures of requests
   in flight at the drop fail with `ConnectionLost`: their outcome arrives as reports.
+  `caught_up` tells when the session is connected again with no resend outstanding.
 """
 
 from __future__ import annotations
@@ -240,6 +241,11 @@ class BinaryClient:
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
+
+    @property
+    def caught_up(self) -> bool:
+        """Logged in with no resend outstanding: every report the server announced is in."""
+        return self._connection is not None and self._established and not self._resending
 
     # -- requests --------------------------------------------------------------------------
 

@@ -10,7 +10,10 @@ before its answer is `LOST`.
 
 - `BinaryTarget`: one `BinaryClient` session per connection; requests pipeline, so any
   number may be in flight. Requests are built straight from the action and answered through
-  the client's callback form (no future per request).
+  the client's callback form (no future per request). Heartbeats every 5 s (a connection
+  is dropped after 15 s of silence, not 3: the load generator shares the cores with the
+  node). `close()` first waits, up to 30 s, for a dropped session to be caught up again,
+  so the reports of requests answered `LOST` still reach the flow and `acked`.
 - `WsTarget`: one SDK `Stream` on the native `/v1/ws` per connection, logged in with the
   account's key and subscribed to its `user` channel; `place`, `cancel` and `amend`
   requests pipeline (any number in flight, replies matched by request id). The flow's open
@@ -97,13 +100,20 @@ class BinaryTarget:
         self.account, self.flow, self.acked = account, flow, acked
         self.client = BinaryClient(
             key, secret.encode(), host=host, port=port, path=path, on_report=self._report,
+            heartbeat_ms=5000,
         )
 
     async def open(self) -> None:
         await self.client.connect()
 
-    async def close(self) -> None:
-        await self.client.close()
+    async def close(self, settle: float = 30.0) -> None:
+        client = self.client
+        deadline = asyncio.get_running_loop().time() + settle
+        while not client.caught_up and client.error is None:
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        await client.close()
 
     def send(self, action: Action, answered: Answered) -> None:
         client = self.client
