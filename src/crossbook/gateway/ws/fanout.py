@@ -497,10 +497,15 @@ class Hub:
             client.paused_at = self.clock()
 
     def resumed(self, client: Client) -> None:
-        """The socket drained: resync conflated depth, then flush what was queued."""
+        """The socket drained: resync conflated depth, then flush what was queued. Output
+        handed to the client before it paused, still waiting for its write in a round, is
+        older than all of that and goes first."""
         client.paused_at = 0.0
         sender = client.sender
         frame = self.frame
+        if client.out and not client.closed:
+            out, client.out = client.out, []
+            sender.write(out)
         while client.conflated and not client.paused_at and not client.closed:
             topic = client.conflated.pop()
             if topic.resync is not None:

@@ -383,3 +383,19 @@ def test_a_round_over_many_clients_is_split_over_loop_turns() -> None:
         assert len(sender.writes) == (2 if sender in written else 1)
     assert hub.stats.flushes == 2
     assert hub.stats.writes == 7
+
+
+def test_output_waiting_for_its_round_goes_before_what_was_queued_while_paused() -> None:
+    hub, scheduled, _, _ = make_hub()
+    topic = hub.topic("t", Mode.APPEND)
+    sender, client = connect(hub)
+    hub.subscribe(client, topic)
+    hub.publish(topic, b"a")
+    hub.distribute()  # handed to the client, its write not made yet
+    hub.paused(client)
+    hub.publish(topic, b"b")
+    hub.distribute()  # queued: the socket is paused
+    hub.resumed(client)
+    while scheduled:
+        scheduled.pop()()
+    assert sender.messages == [b"a|", b"b|"]
