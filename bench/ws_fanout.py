@@ -357,7 +357,9 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
         "node_cpu_share": round(cpu / (args.warmup + args.duration + 0.5), 3),
         "node_cpu_us_per_server_message": round(
             cpu * 1e6 / max(1, after["messages"] - before["messages"]), 3),
-        "node_cpu_us_per_delivered_message": round(cpu * 1e6 / max(1, total), 3),
+        # the node's CPU covers the warm-up too, when messages flow at the same rate
+        "node_cpu_us_per_delivered_message": round(cpu * 1e6 / max(
+            1.0, total * (args.warmup + args.duration) / args.duration), 3),
         "client_cpu_s": round(sum(p["cpu_s"] for p in parts), 2),
         "client_cpu_share_per_process": [
             round(p["window_cpu_s"] / (args.duration + 0.5), 3) for p in parts],
