@@ -4,7 +4,9 @@ Contract:
 - Closed loop (`rate` None): every connection keeps `window` requests in flight; latency is
   send → answer.
 - Open loop (`rate` R): requests are due at `start + i / R`, spread round-robin over the
-  connections; a timer callback fires every `tick` seconds and sends everything due. Latency is
+  connections; a timer callback fires every `tick` seconds (1 ms, the event loop's timer
+  resolution: under uvloop a shorter delay rounds to 0 and the sender spins a core) and
+  sends everything due. Latency is
   measured from the *intended* send time, so a stalled server or a late sender shows up
   as latency instead of fewer samples (no coordinated omission).
 - Both loops are driven by the targets' answer callbacks (no task or future per request):
@@ -99,7 +101,7 @@ class Stats:
 
 async def run_load(
     targets: Sequence[Target], flow: OrderFlow, *, duration: float, window: int = 1,
-    rate: float | None = None, tick: float = 0.0005, progress: bool = True,
+    rate: float | None = None, tick: float = 0.001, progress: bool = True,
     drain_timeout: float = 120.0,
 ) -> Stats:
     """Drive `targets` for `duration` seconds; wait up to `drain_timeout` for late answers."""
@@ -152,6 +154,7 @@ async def run_load(
         count, sent = len(targets), 0
         accounts = [getattr(t, "account", 0) for t in targets]
         stopped = loop.create_future()
+        interval = max(tick, 0.001)
 
         def pump() -> None:  # a plain timer callback: no task or sleep future per tick
             nonlocal sent
@@ -164,7 +167,7 @@ async def run_load(
                 index = sent % count
                 send(targets[index], accounts[index], origin + sent / rate, answered_open)
                 sent += 1
-            loop.call_later(tick, pump)
+            loop.call_later(interval, pump)
 
         pump()
         await stopped
