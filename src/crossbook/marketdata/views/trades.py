@@ -12,7 +12,7 @@ though not contiguous; Binance clients page with `fromId`, which needs only the 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from crossbook.domain.enums import Side
@@ -23,19 +23,17 @@ _T = TypeVar("_T", PublicTrade, AggTrade)
 
 
 def public_trade(trade: TradeExecuted, ts: int) -> PublicTrade:
+    # positional: symbol, trade_id, price, qty, quote_qty, ts, buyer_is_maker
     return PublicTrade(
-        symbol=trade.symbol,
-        trade_id=trade.trade_id,
-        price=trade.price,
-        qty=trade.qty,
-        quote_qty=trade.quote_qty,
-        ts=ts,
-        buyer_is_maker=trade.taker_side is Side.SELL,
+        trade.symbol, trade.trade_id, trade.price, trade.qty, trade.quote_qty, ts,
+        trade.taker_side is Side.SELL,
     )
 
 
-def aggregate(trades: Iterable[TradeExecuted], ts: int) -> list[AggTrade]:
+def aggregate(trades: Sequence[TradeExecuted], ts: int) -> list[AggTrade]:
     """The aggregated trades of one command's trades (in event order)."""
+    if len(trades) == 1:  # most commands that trade fill once
+        return [_fold(trades, ts)]
     out: list[AggTrade] = []
     run: list[TradeExecuted] = []
     for trade in trades:
@@ -52,18 +50,17 @@ def aggregate(trades: Iterable[TradeExecuted], ts: int) -> list[AggTrade]:
     return out
 
 
-def _fold(run: list[TradeExecuted], ts: int) -> AggTrade:
+def _fold(run: Sequence[TradeExecuted], ts: int) -> AggTrade:
     first = run[0]
+    if len(run) == 1:
+        qty, quote_qty = first.qty, first.quote_qty
+    else:
+        qty = sum(trade.qty for trade in run)
+        quote_qty = sum(trade.quote_qty for trade in run)
+    # positional: symbol, agg_id, price, qty, quote_qty, first and last trade id, ts, maker
     return AggTrade(
-        symbol=first.symbol,
-        agg_id=first.trade_id,
-        price=first.price,
-        qty=sum(trade.qty for trade in run),
-        quote_qty=sum(trade.quote_qty for trade in run),
-        first_trade_id=first.trade_id,
-        last_trade_id=run[-1].trade_id,
-        ts=ts,
-        buyer_is_maker=first.taker_side is Side.SELL,
+        first.symbol, first.trade_id, first.price, qty, quote_qty, first.trade_id,
+        run[-1].trade_id, ts, first.taker_side is Side.SELL,
     )
 
 
