@@ -14,7 +14,8 @@ Contract:
 
 Costs: O(events) per batch with dict updates only; queries are dict lookups or scans of one
 account's open orders. Order and fill records are msgspec structs: one costs about a tenth of
-a frozen dataclass to build, and the views build three per trade on the order path.
+a frozen dataclass to build, and the views build three per trade on the order path. They hold
+scalars only, so the garbage collector does not track them (a node keeps ~100,000 of them).
 """
 
 from __future__ import annotations
