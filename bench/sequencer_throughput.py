@@ -13,6 +13,8 @@ Load is closed-loop: a producer keeps up to W commands in flight and submits mor
 arrive, so the sequencer is saturated and batch sizes show group commit at work. Latency
 percentiles are per batch commit (write + fsync on the worker thread) and are not corrected
 for coordinated omission: this measures capacity, not latency under an open arrival rate.
+`cpu_us_per_command` is the process's CPU time (all threads) over the timed part per command:
+steadier than commands/s on a machine shared with other work.
 Writes bench/results/sequencer-<utc>.json.
 """
 
@@ -99,6 +101,7 @@ async def run_one(
     sequencer.stats.commit_ns.clear()
     commands, submit = workload.commands, sequencer.submit
     chunk = max(window // 4, 1)
+    cpu_started = time.process_time()
     started = time.perf_counter()
     in_flight: list[asyncio.Future[object]] = []
     for start in range(0, len(commands), chunk):
@@ -109,6 +112,7 @@ async def run_one(
     for future in in_flight:
         await future
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     await sequencer.stop()
     journal.close()
     stats = sequencer.stats
@@ -118,6 +122,7 @@ async def run_one(
         "commands": len(commands),
         "seconds": round(seconds, 3),
         "commands_per_s": round(len(commands) / seconds),
+        "cpu_us_per_command": round(cpu * 1e6 / len(commands), 2),
         "batches": len(stats.batch_sizes),
         "batch_size": percentiles(stats.batch_sizes, 1.0)
         | {"mean": round(statistics.fmean(stats.batch_sizes), 1)},
