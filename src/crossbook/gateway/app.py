@@ -20,6 +20,7 @@ registrars.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -82,7 +83,10 @@ class GatewayApp:
                 ctx.metrics.observe_ns("auth", _perf() - auth_start)
             else:
                 usage = ctx.limits.charge_ip(request.client, route.weight, orders)
-            response = await route.handler(request)
+            if route.inline:
+                response = await route.handler(request)
+            else:  # in a task of its own: it may use timeouts, cancellation, other tasks
+                response = await asyncio.ensure_future(route.handler(request))
         except ApiError as error:
             renderer = route.errors if route is not None else self.router.errors_for(path)
             response = renderer(error)

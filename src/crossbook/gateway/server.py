@@ -28,7 +28,8 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
@@ -40,7 +41,7 @@ from crossbook.gateway.http import Request, Response
 if TYPE_CHECKING:
     from crossbook.gateway.metrics import Metrics
 
-Handle = Callable[[Request], Awaitable[Response]]
+Handle = Callable[[Request], Coroutine[Any, Any, Response]]
 """`GatewayApp.handle`: answers one request and never raises."""
 log = logging.getLogger(__name__)
 _perf = time.perf_counter_ns
@@ -199,15 +200,33 @@ class _Connection(asyncio.Protocol):
         request, keep_alive = self._queue.popleft()
         if self._paused:
             self._set_reading()
-        self._server.loop.create_task(self._answer(request, keep_alive))
+        self._step(self._server.handle(request), request, keep_alive)
 
-    async def _answer(self, request: Request, keep_alive: bool) -> None:
+    def _step(self, coro: Coroutine[Any, Any, Response], request: Request, keep_alive: bool,
+              _: object = None) -> None:
+        """Run the handler's coroutine up to its next wait, without a task: it resumes from
+        the awaited future's callback. `GatewayApp.handle` runs every handler that needs a
+        task (timeouts, cancellation) inside one of its own (`Route.inline`)."""
         try:
-            response = await self._server.handle(request)
+            awaited = coro.send(None)
+        except StopIteration as done:
+            self._answer(done.value, request, keep_alive)
+            return
         except Exception:  # GatewayApp.handle answers its own errors; this is a bug
             log.exception("HTTP handler failed")
             self._fail(500, b"Internal Server Error")
             return
+        if getattr(awaited, "_asyncio_future_blocking", False):
+            awaited._asyncio_future_blocking = False
+            awaited.add_done_callback(partial(self._step, coro, request, keep_alive))
+        elif awaited is None:  # a bare yield (sleep(0))
+            self._server.loop.call_soon(self._step, coro, request, keep_alive)
+        else:
+            coro.close()
+            log.error("HTTP handler awaited %r, not a future", awaited)
+            self._fail(500, b"Internal Server Error")
+
+    def _answer(self, response: Response, request: Request, keep_alive: bool) -> None:
         keep_alive = keep_alive and self._keep_alive and not self._server.should_exit
         sent = _perf()
         self._respond(response, request.method == "HEAD", keep_alive)

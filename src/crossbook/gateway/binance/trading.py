@@ -282,17 +282,18 @@ def register(router: Router, ctx: GatewayContext, table: SymbolTable) -> None:
 
     trade, read = Permission.TRADE, Permission.READ
     tags = {"tags": ("binance trading",)}
+    entry = {**tags, "inline": True}  # awaits only ctx.execute (Route.inline)
     router.add("POST", "/api/v3/order", signed(ctx, place, trade, 1, orders=True), weight=1,
-               orders=True, summary="Binance: new order (signed)", **tags)
+               orders=True, summary="Binance: new order (signed)", **entry)
     router.add("POST", "/api/v3/order/test", signed(ctx, test_order, trade, 1), weight=1,
-               summary="Binance: validate a new order (signed)", **tags)
+               summary="Binance: validate a new order (signed)", **entry)
     router.add("GET", "/api/v3/order", signed(ctx, query, read, 4), weight=4,
                summary="Binance: query an order (signed)", **tags)
     router.add("DELETE", "/api/v3/order", signed(ctx, cancel, trade, 1), weight=1,
-               summary="Binance: cancel an order (signed)", **tags)
+               summary="Binance: cancel an order (signed)", **entry)
     router.add("GET", "/api/v3/openOrders", signed(ctx, open_orders, read, 6), weight=6,
                summary="Binance: open orders (signed)", **tags)
     router.add("DELETE", "/api/v3/openOrders", signed(ctx, cancel_all, trade, 1), weight=1,
-               summary="Binance: cancel all open orders on a symbol (signed)", **tags)
+               summary="Binance: cancel all open orders on a symbol (signed)", **entry)
     router.add("GET", "/api/v3/allOrders", signed(ctx, all_orders, read, 20), weight=20,
                summary="Binance: all orders (signed)", **tags)

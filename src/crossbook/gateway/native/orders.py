@@ -236,12 +236,13 @@ def register(router: Router, ctx: GatewayContext) -> None:
         )
 
     signed = {"auth": "native", "tags": ("orders",)}
+    entry = {**signed, "inline": True}  # awaits only ctx.execute (Route.inline)
     router.add("POST", "/v1/orders", place, permission=trade, orders=True, body=wire.NewOrder,
-               response=wire.Order, summary="Place an order", **signed)
+               response=wire.Order, summary="Place an order", **entry)
     router.add("GET", "/v1/orders", open_orders, permission=read, weight=3,
-               response=list[wire.Order], summary="Open orders", **signed)
+               response=list[wire.Order], summary="Open orders", **entry)
     router.add("DELETE", "/v1/orders", cancel_all, permission=trade,
-               response=wire.CanceledOrders, summary="Cancel all orders on a symbol", **signed)
+               response=wire.CanceledOrders, summary="Cancel all orders on a symbol", **entry)
     router.add("GET", "/v1/orders/history", history, permission=read, weight=10,
                response=list[wire.Order], summary="Recent orders, newest first", **signed)
     for path, get, delete, patch in (
@@ -250,9 +251,9 @@ def register(router: Router, ctx: GatewayContext) -> None:
          amend_by_client_id),
     ):
         router.add("GET", path, get, permission=read, response=wire.Order,
-                   summary="Query an order", **signed)
+                   summary="Query an order", **entry)
         router.add("DELETE", path, delete, permission=trade, response=wire.Order,
-                   summary="Cancel an order", **signed)
+                   summary="Cancel an order", **entry)
         router.add("PATCH", path, patch, permission=trade, orders=True, body=wire.AmendOrder,
-                   response=wire.Order, summary="Amend price and/or quantity", **signed)
+                   response=wire.Order, summary="Amend price and/or quantity", **entry)
 
