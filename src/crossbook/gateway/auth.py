@@ -128,13 +128,16 @@ class NativeAuth:
             raise unauthorized("X-CB-TIMESTAMP and X-CB-RECV-WINDOW must be integers") from None
         if not 0 < window <= MAX_WINDOW_MS:
             raise unauthorized(f"X-CB-RECV-WINDOW must be 1-{MAX_WINDOW_MS} ms")
-        check_window(timestamp, window, self.now_ms())
-        path = request.path
+        now = self.now_ms()
+        if timestamp < now - window or timestamp > now + FUTURE_SLACK_MS:
+            check_window(timestamp, window, now)  # raises, with the message
+        path = request.path.encode()
         if request.raw_query:
-            path = f"{path}?{request.raw_query.decode('latin-1')}"
-        message = raw_ts + request.method.encode() + path.encode() + request.body
+            path += b"?" + request.raw_query.decode("latin-1").encode()  # as clients sign it
+        message = b"".join((raw_ts, request.method.encode(), path, request.body))
         expected = self.hmac.hexdigest(key.secret, message).encode()
         if not hmac.compare_digest(expected, signature.lower()):
             raise unauthorized("signature does not match: sign timestamp + method + path + body")
-        check_permission(key, permission)
+        if not int(key.permissions) & int(permission):
+            check_permission(key, permission)  # raises, with the message
         return key
