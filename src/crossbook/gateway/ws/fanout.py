@@ -24,15 +24,16 @@ same share of a long round instead of the same ones always coming last. A client
 new output during the round gets it in its write if it has not been written yet, else in
 the next round.
 
-The hub keeps the writing to at most `flush_share` of the loop's time: after a round that
+The hub keeps its writing to at most `flush_share` of the loop's time: after a round that
 cost `t` seconds, the next one waits until `t * (1 - share) / share` has passed (with
 `later`, e.g. `loop.call_later`), and the batches of that interval go out in the same
-writes. The cost is the loop thread's CPU time (`work_clock`, `time.thread_time`) from the
-start of each turn's writes until they are done (a `settle` callback scheduled behind them
-reads the clock once the loop has made the system calls): the time the process spends
-preempted on a busy machine is not writing and must not hold the next round back. A cheap
-round (few clients) waits for nothing; an expensive one adds at most its own cost to the
-delivery latency, instead of letting rounds queue up behind each other.
+writes. The cost is the loop thread's CPU time in the hub's flushes (`work_clock`,
+`time.thread_time`), not the wall clock: the time the process spends preempted on a busy
+machine is not writing and must not hold the next round back. (The kernel's part of the
+writes, made by the loop after the callback, is not in it: measured from outside the
+callback it would take in whatever else the loop does in between.) A cheap round (few
+clients) waits for nothing; an expensive one adds at most its own cost to the delivery
+latency, instead of letting rounds queue up behind each other.
 
 Each `Client` wraps a `Sender` (the socket) and has a bounded send queue: the socket's own
 write buffer up to its high-water mark, then `backlog`, at most `max_queue` messages. While
@@ -180,7 +181,7 @@ class HubStats:
     writes: int = 0
     """`Sender.write` calls (socket writes) made by flushes."""
     flush_s: float = 0.0
-    """CPU seconds spent in flushes, the system calls of the writes included."""
+    """CPU seconds spent in flushes (the kernel's part of the writes follows them)."""
 
 
 _ids = itertools.count(1)
@@ -443,28 +444,18 @@ class Hub:
                 except Exception as exc:  # one broken socket must not starve the others
                     self.drop(client, f"write failed: {exc}", CLOSE_GOING_AWAY)
         stats.writes += written
-        if self.later is None or self.schedule is None:
-            stats.flush_s += self.work_clock() - started
-            if pending and self.schedule is not None:
+        cost = self.work_clock() - started
+        stats.flush_s += cost
+        self._round_cost += cost
+        if pending:  # the rest of the round in the next turn, held back by nothing
+            if self.schedule is not None:
                 self._scheduled = True
                 self.schedule(self.flush)
             return
-        self._scheduled = True  # nothing else flushes before this chunk's cost is known
-        self.schedule(lambda: self._settle(started))
-
-    def _settle(self, started: float) -> None:
-        """After a chunk's writes: go on with the round at once, or, the round done, hold the
-        next one back in proportion to what the round cost."""
-        cost = self.work_clock() - started
-        self.stats.flush_s += cost
-        self._round_cost += cost
-        if self._round:
-            self.flush()
-            return
-        share = min(max(self.limits.flush_share, 0.05), 1.0)
-        self._next_flush = self.clock() + self._round_cost * (1 - share) / share
-        self._scheduled = False
-        if self._dirty or self._published:
+        if self.later is not None:
+            share = min(max(self.limits.flush_share, 0.05), 1.0)
+            self._next_flush = self.clock() + self._round_cost * (1 - share) / share
+        if self._dirty or self._published:  # arrived during the round
             self._wake()
 
     def _queue(self, client: Client, topic: Topic, frames: list[bytes]) -> None:
