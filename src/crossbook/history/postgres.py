@@ -3,9 +3,7 @@
 Contract: see `store.HistoryStore`. One write is one transaction: append-only tables are
 loaded with binary COPY; order state changes, balances and candles are applied by single
 set-based statements over `unnest` arrays, so a batch costs a handful of round trips
-whatever its size. Two writes may be in flight (`writes_in_flight`), on two connections: the
-second loads its rows while the first is still open and claims its sequence once the first
-has ended (see `write`). With `synchronous_commit=False` (what a node uses: it always has the
+whatever its size. With `synchronous_commit=False` (what a node uses: it always has the
 journal to catch up from) transactions commit without waiting for the WAL flush, see
 `_NO_SYNC_WAIT`. Migrations take an advisory lock so that two nodes starting together do
 not both migrate.
@@ -100,11 +98,6 @@ def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]
 
 
 class PostgresStore:
-    writes_in_flight: Final = 2
-    """Transactions the projector may have open at once (see `write`): one backend loads a
-    chunk while another finishes the previous one, so the server's work spreads over two
-    cores."""
-
     def __init__(self, dsn: str, *, pool_size: int = 4, synchronous_commit: bool = True) -> None:
         self.dsn = dsn
         self.synchronous_commit = synchronous_commit
@@ -162,31 +155,18 @@ class PostgresStore:
         return state
 
     async def write(self, rows: Rows) -> None:
-        # read committed whatever the server's default: the claim re-checks the row another
-        # transaction just committed instead of failing to serialize
-        async with self.pool.acquire() as con, con.transaction(isolation="read_committed"):
+        async with self.pool.acquire() as con, con.transaction():
             if not self.synchronous_commit:
                 await con.execute(_NO_SYNC_WAIT)
-            # Inserts first, the claim after them: the next chunk's transaction loads its
-            # rows while this one's is still open (`writes_in_flight`), then waits on the
-            # claim's row lock until this one commits and re-checks `last_seq` (a rollback
-            # here makes it refuse). New rows never conflict with another chunk's; statements
-            # that change existing rows run after the claim, so in sequence order.
-            stored = await con.fetchval("SELECT last_seq FROM history_meta WHERE id = 1")
-            if stored > rows.prev_seq:  # already ahead (a write whose commit was not seen)
-                raise StaleWrite(rows.first_seq)
-            try:
-                for table, columns in _COPIES:
-                    records = getattr(rows, table)
-                    if records:
-                        await con.copy_records_to_table(table, records=records, columns=columns)
-            except asyncpg.UniqueViolationError as exc:  # committed since the check above
-                raise StaleWrite(rows.first_seq) from exc
             claimed = await con.execute(to_numbered(CLAIM_SEQ), rows.last_seq, rows.prev_seq)
             if claimed != "UPDATE 1":
                 raise StaleWrite(rows.first_seq)
             if rows.instruments:
                 await con.executemany(to_numbered(UPSERT_INSTRUMENTS), rows.instruments)
+            for table, columns in _COPIES:
+                records = getattr(rows, table)
+                if records:
+                    await con.copy_records_to_table(table, records=records, columns=columns)
             if rows.order_updates:
                 await con.execute(_UPDATE_ORDERS, *_columns(rows.order_updates, 8))
             if rows.balances:

@@ -18,14 +18,13 @@ Contract:
   yet), the writer keeps trying in the background like any other failure, and the node
   starts trading regardless.
 - Pipelined: rows for the next chunk are built on a worker thread (with the cyclic
-  collector paused) while earlier chunks' transactions are in flight: at most the store's
-  `writes_in_flight` (1 unless it says otherwise; PostgreSQL 2), committing in sequence
-  order since each claims the sequence the one before ends on. Chunks start small and
-  double up to `chunk_commands` while a backlog lasts, so the database starts on the first
-  rows at once instead of after a whole chunk's build. The build state (`state`: balances,
-  quotes, last seq) runs ahead of the database by the chunks in flight; `stored_seq` is what
-  is committed. Any failure cancels the writes in flight and reloads the state from the
-  database before retrying, so speculation never leaks.
+  collector paused) while the previous chunk's transaction is in flight (at most one write
+  at a time, in sequence order). Chunks start small and double up to `chunk_commands` while
+  a backlog lasts, so the database starts on the first rows at once instead of after a
+  whole chunk's build. The
+  build state (`state`: balances, quotes, last seq) runs ahead of the database by that one
+  chunk; `stored_seq` is what is committed. Any failure cancels the write in flight and
+  reloads the state from the database before retrying, so speculation never leaks.
 - A catch-up into an empty database (nothing projected yet: a new history database beside
   an old journal) is a bulk load: the store's secondary indexes are dropped first and built
   again once the catch-up is done, before any live write (`store.secondary_indexes`).
@@ -341,55 +340,43 @@ def _build(records: Sequence[Applied], state: State) -> Rows:
 
 
 class _Pipeline:
-    """Build the next chunk (worker thread) while earlier ones are being written.
+    """Build the next chunk (worker thread) while the previous one is being written.
 
     `submit(records, count)` builds rows from the speculative state, folds them into it,
-    waits until fewer than the store's `writes_in_flight` writes are running, then starts
-    this one; it returns the sum of the `count`s given with the writes that completed
-    meanwhile (in order). `finish()` waits for every write and returns the rest; `abort()`
-    cancels writes still in flight (after a failure). Writes complete in sequence order
-    whatever their number: each transaction claims the sequence the previous one ends on."""
+    waits for the write in flight, then starts this one; it returns the `count` given with
+    the write that has just completed (0 when none). `finish()` waits for the last write
+    and returns its count; `abort()` cancels a write still in flight (after a failure)."""
 
     def __init__(self, projector: Projector) -> None:
         self.projector = projector
-        self.depth = max(1, int(getattr(projector.store, "writes_in_flight", 1)))
-        self.inflight: deque[tuple[asyncio.Task[None], int]] = deque()
+        self.inflight: asyncio.Task[None] | None = None
+        self.inflight_count = 0
 
     async def submit(self, records: Sequence[Applied], count: int) -> int:
         p = self.projector
         rows = await asyncio.to_thread(_build, records, p.state)
         p.state.commit(rows)
-        done = 0
-        while len(self.inflight) >= self.depth:
-            done += await self._oldest()
+        done = await self.finish()
         if rows.first_seq:
-            self.inflight.append((asyncio.create_task(p._store_rows(rows)), count))
-        elif self.inflight:  # nothing to write: done when the writes before it are
-            task, before = self.inflight.pop()
-            self.inflight.append((task, before + count))
+            self.inflight = asyncio.create_task(p._store_rows(rows))
+            self.inflight_count = count
         else:
             done += count
             p._progress.set()
         return done
 
-    async def _oldest(self) -> int:
-        task, count = self.inflight[0]
+    async def finish(self) -> int:
+        task, count = self.inflight, self.inflight_count
+        if task is None:
+            return 0
+        self.inflight, self.inflight_count = None, 0
         await task
-        self.inflight.popleft()
         return count
 
-    async def finish(self) -> int:
-        done = 0
-        while self.inflight:
-            done += await self._oldest()
-        return done
-
     async def abort(self) -> None:
-        tasks = [task for task, _ in self.inflight]
-        self.inflight.clear()
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-        for task in tasks:
+        task, self.inflight = self.inflight, None
+        if task is not None and not task.done():
+            task.cancel()
+        if task is not None:
             with contextlib.suppress(BaseException):
                 await task

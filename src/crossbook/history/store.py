@@ -10,11 +10,6 @@ Contract:
   (the database is ahead), and a database that lost its newest commits (a crash with
   asynchronous commit) never gets a hole (it is behind; the projector re-reads its state
   and fills the gap from the journal).
-- A store may declare `writes_in_flight = N` (default 1): the projector then starts a write
-  while up to N - 1 earlier ones are still running, each built on the one before
-  (`rows.prev_seq` is the previous write's `last_seq`). The store must make such a write
-  wait for its predecessor's outcome before claiming: it applies if that one committed and
-  is refused (`StaleWrite`) if it did not.
 - `fetch(sql, params)` runs one read query written with `?` placeholders in the common SQL
   subset and returns plain tuples; the query functions in `queries` are built on it.
 - `reset()` empties every projected table and sets `last_seq` to 0 (for a rebuild).

@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import pytest
-
 from crossbook.history.projector import Projector
 from crossbook.history.queries import Candle, merge
 from crossbook.history.rows import CANDLE_NS, Rows, State, build
@@ -19,8 +17,6 @@ from tests.support.history_workload import batches, records
 
 class MemoryStore:
     """Keeps written rows in lists; `fail` makes the next writes raise, before or after commit."""
-
-    writes_in_flight = 1
 
     def __init__(self) -> None:
         self.last_seq = 0
@@ -69,39 +65,9 @@ class MemoryStore:
             raise ConnectionError("connection lost after commit")
 
 
-class OverlappingStore(MemoryStore):
-    """Like PostgreSQL with two transactions open: a write loads its rows while the previous
-    one is still open, and claims the sequence only once that one has ended."""
-
-    writes_in_flight = 2
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.claim = asyncio.Lock()  # first come, first served, like the claimed row's lock
-        self.hold = asyncio.Event()  # cleared: writes wait before claiming
-        self.hold.set()
-        self.writing = 0
-        self.most_open = 0
-        self.overlapped = asyncio.Event()  # set once two writes were open at once
-
-    async def write(self, rows: Rows) -> None:
-        self.writing += 1
-        self.most_open = max(self.most_open, self.writing)
-        if self.writing > 1:
-            self.overlapped.set()
-        try:
-            await asyncio.sleep(0)  # loading rows
-            async with self.claim:
-                await self.hold.wait()
-                await asyncio.sleep(0)
-                await super().write(rows)
-        finally:
-            self.writing -= 1
-
-
-@pytest.mark.parametrize("store", [MemoryStore(), OverlappingStore()], ids=["one", "two"])
-def test_outages_and_lost_commits_write_everything_exactly_once(store: MemoryStore) -> None:
+def test_outages_and_lost_commits_write_everything_exactly_once() -> None:
     stream = records(2_000)
+    store = MemoryStore()
 
     async def run() -> None:
         projector = Projector(store, chunk_commands=100, retry_initial=0.001, retry_max=0.002)
@@ -129,35 +95,6 @@ def test_outages_and_lost_commits_write_everything_exactly_once(store: MemorySto
     }
     keys = [row[:3] for row in store.tables["fills"]]
     assert len(keys) == len(set(keys))
-
-
-def test_the_next_write_loads_while_the_previous_one_is_open() -> None:
-    """With two writes in flight the next chunk's transaction starts before the previous one
-    has committed (never a third), and the claims still commit in sequence order."""
-    stream = records(1_000)
-    store = OverlappingStore()
-
-    async def run() -> None:
-        store.hold.clear()
-        projector = Projector(store, chunk_commands=100)
-        await projector.start()
-        for part in batches(stream, largest=50):
-            projector.on_batch(part)
-        async with asyncio.timeout(10):
-            await store.overlapped.wait()
-        assert store.last_seq == 0
-        store.hold.set()
-        async with asyncio.timeout(10):
-            await projector.flush()
-        await projector.stop()
-
-    asyncio.run(run())
-    assert store.most_open == 2
-    assert store.last_seq == stream[-1].seq
-    want = checks.expected(stream)["counts"]
-    assert {table: len(rows) for table, rows in store.tables.items()} == {
-        table: want[table] for table in store.tables
-    }
 
 
 def test_build_skips_what_is_stored_and_collapses_order_state() -> None:
