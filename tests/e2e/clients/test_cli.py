@@ -131,14 +131,24 @@ def test_watch_book_and_trades(cli: Cli, url: str) -> None:
         key = admin.create_api_key(502)
     assert key.secret is not None
 
-    def trade() -> None:
-        time.sleep(0.8)
-        with Client(url, api_key=key.key, secret=key.secret) as c:
-            c.place_order("ETH-USDT", "sell", "limit", "1", "2000")
-            c.place_order("ETH-USDT", "buy", "limit", "1", "2000")
+    stop = threading.Event()
 
-    threading.Thread(target=trade).start()
-    out = cli("watch", "trades", "ETH-USDT", "--count", "1", "--json")
+    def trade() -> None:
+        # A trade every half second until the watcher saw one: it may subscribe late.
+        with Client(url, api_key=key.key, secret=key.secret) as c:
+            for _ in range(60):
+                if stop.wait(0.5):
+                    return
+                c.place_order("ETH-USDT", "sell", "limit", "1", "2000")
+                c.place_order("ETH-USDT", "buy", "limit", "1", "2000")
+
+    trader = threading.Thread(target=trade)
+    trader.start()
+    try:
+        out = cli("watch", "trades", "ETH-USDT", "--count", "1", "--json")
+    finally:
+        stop.set()
+        trader.join()
     assert json.loads(out)["price"] == "2000.00"
     book = cli("watch", "book", "ETH-USDT", "--count", "1", "--depth", "3")
     assert "ETH-USDT  update" in book
