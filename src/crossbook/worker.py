@@ -9,9 +9,9 @@ worker key in its environment. It
    them, so reads, signatures and rate limits are served locally from exact durable state;
 2. logs in to the core's binary socket (`DATA_DIR/binary.sock`) with the worker key and
    sends every order, cancel, amend and cancel-all as a binary request naming the account;
-3. serves the same ASGI app as the core (`crossbook.node.registrars`) with uvicorn on the
-   inherited socket, reading the node's history database (`CROSSBOOK_WORKER_HISTORY`, the
-   core's `--history` target) past the views as the core does.
+3. serves the same app as the core (`crossbook.node.registrars`) with the core's HTTP server
+   (`crossbook.gateway.server`) on the inherited socket, reading the node's history database
+   (`CROSSBOOK_WORKER_HISTORY`, the core's `--history` target) past the views as the core does.
 
 `RemoteBus.submit(command)` is the `CommandBus` the routes use: the future resolves with the
 command's own `Applied`, found in the feed by the origin `(session_id, request_id)`, after the
@@ -190,7 +190,7 @@ class RemoteBus:
 async def run_worker(
     data_dir: Path, key: str, secret: str, fd: int, limits: LimitsConfig, history: str = ""
 ) -> int:
-    import uvicorn  # noqa: PLC0415 (the server is only needed when serving)
+    from crossbook.gateway.server import HttpServer  # noqa: PLC0415 (only when serving)
 
     reader, writer = await asyncio.open_unix_connection(
         str(data_dir / FEED_SOCKET), limit=1 << 26
@@ -220,10 +220,7 @@ async def run_worker(
     app = build_app(context, registrars())
     tune_gc()
     sock = socket.socket(fileno=fd)
-    server = uvicorn.Server(uvicorn.Config(
-        app, loop="none", http="httptools", lifespan="off", access_log=False, log_config=None,
-        server_header=False, date_header=False,
-    ))
+    server = HttpServer(app.handle, metrics, sock=sock)  # the core's server, see docs/adr/0001
 
     async def follow() -> None:
         try:
@@ -235,11 +232,11 @@ async def run_worker(
             log.warning("feed closed, stopping: %r", exc)
         finally:
             bus.fail_all()
-            server.should_exit = True
+            server.exit()
 
     feed = asyncio.get_running_loop().create_task(follow())
     try:
-        await server.serve(sockets=[sock])
+        await server.serve()
     finally:
         feed.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -1,9 +1,9 @@
 """L4, I/O: HTTP gateways. One application, a tiny router, shared auth and limits.
 
 - `http`: `Request`, `Response`, `ApiError` and the `Router` (static dict + templated paths).
-- `app`: `GatewayApp`: route, rate-limit, authenticate, call, render; `handle(Request)` for
-  the node's own server, and an ASGI callable for uvicorn in gateway worker processes.
-- `server`: `HttpServer`, the node's HTTP/1.1 server on httptools (keep-alive, pipelining).
+- `app`: `GatewayApp.handle(Request)`: route, rate-limit, authenticate, call, render.
+- `server`: `HttpServer`, the HTTP/1.1 server on httptools (keep-alive, pipelining) of the
+  node and of its gateway workers.
 - `context`: `GatewayContext`, everything a route needs (command bus, views, limits, metrics).
 - `views`: durable read models fed by sequencer batches (instruments, keys, orders, fills,
   balances); the gateway never reads the engine.
