@@ -1,7 +1,8 @@
 """L4, I/O: HTTP gateways. One application, a tiny router, shared auth and limits.
 
 - `http`: `Request`, `Response`, `ApiError` and the `Router` (static dict + templated paths).
-- `app`: `GatewayApp.handle(Request)`: route, rate-limit, authenticate, call, render.
+- `app`: `GatewayApp.handle(Request)`: route, rate-limit, authenticate, call, render (also
+  an ASGI callable).
 - `server`: `HttpServer`, the HTTP/1.1 server on httptools (keep-alive, pipelining) of the
   node and of its gateway workers.
 - `context`: `GatewayContext`, everything a route needs (command bus, views, limits, metrics).

@@ -6,7 +6,9 @@ and charge the key's limits (429), run the handler, render any `ApiError` in the
 error style, add the usage headers (the key's on signed routes, else the IP's), count. It
 never raises: anything unexpected is logged and answered 500 with code
 `GATEWAY_UNAVAILABLE` (the outcome of that request is unknown). The HTTP server
-(`crossbook.gateway.server`) of the node and of its gateway workers calls it directly.
+(`crossbook.gateway.server`) of the node and of its gateway workers calls it directly; the
+app is also an ASGI callable (any ASGI server, or in process with httpx's `ASGITransport`),
+which acknowledges lifespan events without work since the node starts and stops the core.
 
 No access log: `/health` and every request stay silent; metrics count them instead.
 
@@ -21,6 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from crossbook.domain.rejects import Reject
 from crossbook.gateway.context import GatewayContext
@@ -37,6 +40,28 @@ class GatewayApp:
     def __init__(self, context: GatewayContext, router: Router) -> None:
         self.context = context
         self.router = router
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The same app as an ASGI callable: under any ASGI server, or in process (tests)."""
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "lifespan":
+                await _lifespan(receive, send)
+            return
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        while message.get("more_body"):
+            message = await receive()
+            body += message.get("body", b"")
+        client = scope.get("client")
+        response = await self.handle(Request(
+            scope["method"], scope["path"], scope["query_string"], dict(scope["headers"]),
+            body, client[0] if client else "", {}, scope,
+        ))
+        headers = response.headers
+        headers.append((b"content-length", b"%d" % len(response.body)))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
 
     async def handle(self, request: Request) -> Response:
         """Answer one request; never raises. The server adds `content-length` and framing."""
@@ -79,6 +104,16 @@ class GatewayApp:
             response.headers.extend(usage)
         ctx.metrics.request(route.label if route is not None else "unmatched", response.status)
         return response
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def build_app(context: GatewayContext, registrars: Iterable[Registrar]) -> GatewayApp:
