@@ -249,6 +249,9 @@ def _stop(process: subprocess.Popen[bytes], interrupted: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     from crossbook.client import TransportError  # noqa: PLC0415
 
+    # Ctrl-C (SIGINT) is how the demo stops, even when started from a shell that made
+    # background jobs ignore it (a process inherits an ignored SIGINT).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     temporary = args.data_dir is None
     base = Path(tempfile.mkdtemp(prefix="crossbook-demo-")) if temporary else None
     data_dir: Path = (base / "data") if base is not None else args.data_dir
