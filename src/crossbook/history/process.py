@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 STATUS_INTERVAL: Final = 0.25
 _LENGTH: Final = struct.Struct("<I")
 _RESTART_MAX: Final = 5.0
+LINGER: Final = 0.025
+"""Seconds the child's projector waits to gather a light load's batches into one write."""
 
 
 class ChildStatus(msgspec.Struct, frozen=True):
@@ -247,7 +249,9 @@ async def _open_eventually(store: HistoryStore) -> None:
 
 
 async def _child(target: str, data_dir: Path, head_seq: int, grace: float) -> int:
-    projector = Projector(open_store(target, rederivable=True), catch_up=catch_up_from(data_dir))
+    projector = Projector(
+        open_store(target, rederivable=True), catch_up=catch_up_from(data_dir), linger=LINGER
+    )
     projector.head_seq = head_seq
     use_thresholds()  # the node's collector policy: rows are many short-lived containers
     await projector.start()

@@ -28,6 +28,10 @@ Contract:
 - A catch-up into an empty database (nothing projected yet: a new history database beside
   an old journal) is a bulk load: the store's secondary indexes are dropped first and built
   again once the catch-up is done, before any live write (`store.secondary_indexes`).
+- `linger` (seconds, default 0): when fewer than `chunk_commands` records are queued, the
+  writer waits that long before a write so that the trickle of one-command batches under
+  light load shares one transaction instead of paying one each (history may then trail the
+  journal by up to `linger`).
 - `flush()` waits until everything offered has been written; `stop()` flushes (bounded by a
   grace period) and closes the store.
 """
@@ -88,6 +92,7 @@ class Projector:
         max_pending: int = 2_000_000,
         retry_initial: float = 0.05,
         retry_max: float = 2.0,
+        linger: float = 0.0,
     ) -> None:
         self.store = store
         self.catch_up = catch_up
@@ -95,6 +100,7 @@ class Projector:
         self.max_pending = max_pending
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self.linger = linger
         self.state = State()
         self.stored_seq = 0
         self.head_seq = 0
@@ -224,6 +230,8 @@ class Projector:
                 elif self._bulk:
                     await self._end_bulk()
                 elif self._pending:
+                    if self.linger and len(self._pending) < self.chunk_commands:
+                        await asyncio.sleep(self.linger)
                     await self._write_chunk()
                 else:
                     self._progress.set()

@@ -161,3 +161,30 @@ def test_catch_up_into_an_empty_database_is_a_bulk_load() -> None:
     asyncio.run(catch_up(store, stream[-1].seq))
     assert store.indexes == [False, True]
     assert store.last_seq == stream[-1].seq
+
+
+def test_linger_gathers_a_trickle_of_batches_into_fewer_writes() -> None:
+    stream = records(200)
+
+    async def trickle(linger: float) -> MemoryStore:
+        store = MemoryStore()
+        projector = Projector(store, chunk_commands=1_000, linger=linger)
+        await projector.start()
+        for record in stream:  # one-command batches, as under light load
+            projector.on_batch([record])
+            await asyncio.sleep(0.0005)
+        async with asyncio.timeout(10):
+            await projector.flush()
+        assert projector.status().lag == 0
+        await projector.stop()
+        return store
+
+    eager = asyncio.run(trickle(0.0))
+    lingering = asyncio.run(trickle(0.05))
+    for table in ("order_events", "trades", "fills", "ledger"):  # the same rows, exactly once
+        assert lingering.tables[table] == eager.tables[table], table
+    # orders: one row per order either way (a chunk folds an order's later states into it)
+    assert [row[0] for row in lingering.tables["orders"]] == [
+        row[0] for row in eager.tables["orders"]
+    ]
+    assert lingering.writes * 3 <= eager.writes
