@@ -29,8 +29,16 @@ _PERMISSIONS = {"read": Permission.READ, "trade": Permission.TRADE, "admin": Per
 
 
 def new_key_pair() -> tuple[str, str]:
-    """A fresh (key, secret): 32 and 64 URL-safe characters from the OS's randomness."""
-    return secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    """A fresh (key, secret): 32 and 64 URL-safe characters from the OS's randomness, never
+    starting with `-` (they are passed on command lines, where that reads as an option)."""
+    return _token(24), _token(48)
+
+
+def _token(nbytes: int) -> str:
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if token[0] != "-":
+            return token
 
 
 def permissions_of(names: list[wire.PermissionName]) -> Permission:
