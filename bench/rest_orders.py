@@ -112,6 +112,8 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--durability", default="fsync")
+    parser.add_argument("--history", default=None,
+                        help="the node's --history (default: SQLite in the data dir; off)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("install wrk (apt-get install wrk) for the capacity runs")
@@ -125,7 +127,8 @@ def main() -> None:
     log = (work / "node.log").open("wb")
     node = subprocess.Popen(
         [str(exe), "serve", "--data-dir", str(work / "data"), "--http", f"127.0.0.1:{port}",
-         "--config", str(config), "--durability", args.durability, "--log-level", "WARNING"],
+         "--config", str(config), "--durability", args.durability, "--log-level", "WARNING",
+         *(["--history", args.history] if args.history else [])],
         env={**os.environ, "CROSSBOOK_ADMIN_KEY": ADMIN[0],
              "CROSSBOOK_ADMIN_SECRET": ADMIN[1]},
         stdout=log, stderr=log,
@@ -135,7 +138,7 @@ def main() -> None:
         wait_port(port)
         keys = setup(port)
         rng = random.Random(args.seed)
-        for conns in [int(c) for c in args.connections.split(",")]:
+        for conns in [int(c) for c in args.connections.split(",") if c]:
             requests_file = work / f"requests-{conns}.http"
             with requests_file.open("wb") as out:
                 for i in range(20_000):
@@ -180,6 +183,7 @@ def main() -> None:
         "python": sys.version.split()[0],
         "seed": args.seed,
         "durability": args.durability,
+        "history": args.history or "sqlite",
         "auth": "HMAC-SHA256 verified per request",
         "results": results,
     }
