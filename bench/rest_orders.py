@@ -59,6 +59,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def stage_buckets(port: int) -> dict[str, dict[float, float]]:
+    """The node's per-stage latency histograms: stage -> upper bound (s) -> cumulative count."""
+    found: dict[str, dict[float, float]] = {}
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines():
+        if line.startswith("crossbook_stage_seconds_bucket"):
+            labels, _, value = line.rpartition(" ")
+            stage = labels.split('stage="')[1].split('"')[0]
+            bound = float(labels.split('le="')[1].split('"')[0])
+            found.setdefault(stage, {})[bound] = float(value)
+    return found
+
+
+def stage_summary(before: dict[str, dict[float, float]],
+                  after: dict[str, dict[float, float]]) -> dict[str, dict[str, Any]]:
+    """Per stage over the run: count and the bucket bounds (ms) holding p50, p99 and p99.9."""
+    out: dict[str, dict[str, Any]] = {}
+    for stage, buckets in after.items():
+        bounds = sorted(buckets)
+        counts = [buckets[b] - before.get(stage, {}).get(b, 0.0) for b in bounds]
+        total = counts[-1] if counts else 0.0
+        summary: dict[str, Any] = {"count": int(total)}
+        for name, q in (("p50_le", 0.5), ("p99_le", 0.99), ("p999_le", 0.999)):
+            summary[name] = next((b * 1000 for b, c in zip(bounds, counts, strict=True)
+                                  if total and c >= q * total), None)
+        out[stage] = summary
+    return out
+
+
 def signed(method: str, path: str, body: bytes, key: str, secret: str, port: int) -> bytes:
     ts = time.time_ns() // 1_000_000
     signature = sign(secret, ts, method, path, body)
@@ -157,11 +185,13 @@ def main() -> None:
             return signed("POST", "/v1/orders", order_body(rng), key, secret, port)
 
         before = cpu_seconds(node.pid)
+        stages_before = stage_buckets(port)
         load = uvloop.run(run_load("127.0.0.1", port, make, connections=16,
                                    total=args.rate * args.rate_seconds, rate=args.rate))
         summary = load.summary()
         summary["server_cpu_us_per_request"] = round(
             (cpu_seconds(node.pid) - before) / max(1, load.sent) * 1e6, 1)
+        summary["node_stages_ms"] = stage_summary(stages_before, stage_buckets(port))
         results[f"open_loop_{args.rate}_per_second"] = summary
         print("open loop:", summary, flush=True)
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
