@@ -18,20 +18,27 @@ Writes are one system call per client, so with many clients a flush is the node'
 cost. A flush is a round over the clients with output, `flush_clients` of them per loop
 turn: the event loop makes a turn's system calls once its callbacks return, so the first
 clients' bytes leave (and their readers, on the other core, start) while the hub is still
-preparing the next ones, and requests are served between the turns. Each round starts at a
-different client (a rotation by a large prime stride), so every client waits on average the
-same share of a long round instead of the same ones always coming last. A client that gets
-new output during the round gets it in its write if it has not been written yet, else in
-the next round.
+preparing the next ones, and requests are served between the turns. A client that gets new
+output during the round gets it in its write if it has not been written yet, else in the
+next round. A round that starts from idle starts at a different client (a rotation by a
+large prime stride), so every client waits on average the same share of a long round instead
+of the same ones always coming last. Under steady load (output arrived during the previous
+round) a round keeps the order of the previous one, the clients by their last write: every
+client then waits about one round and its hold-back between two writes, where a fresh
+rotation would make a client written first in one round and last in the next wait almost
+two.
 
-The hub keeps its writing to at most `flush_share` of the loop's time: after a round that
-cost `t` seconds, the next one waits until `t * (1 - share) / share` has passed (with
-`later`, e.g. `loop.call_later`), and the batches of that interval go out in the same
-writes. The cost is the loop thread's CPU time in the hub's flushes (`work_clock`,
+The hub keeps its writing to at most `flush_share` of the loop's time: a round that cost `t`
+seconds is followed by the next one no earlier than `t / share` after it started (with
+`later`, e.g. `loop.call_later`), and the batches of that interval go out in the same writes.
+The loop's other work between the round's turns counts toward that interval: a round spread
+over many turns has left the loop its share already and the next one waits little or not at
+all. The cost is the loop thread's CPU time in the hub's flushes (`work_clock`,
 `time.thread_time`), not the wall clock: the time the process spends preempted on a busy
-machine is not writing and must not hold the next round back. (The kernel's part of the
-writes, made by the loop after the callback, is not in it: measured from outside the
-callback it would take in whatever else the loop does in between.) A cheap round (few
+machine is not writing and must not hold the next round back. (picows' transports make the
+system call in `write`, so the kernel's part of the writes is in it; a transport that makes
+it after the callback leaves it out: measured from outside the callback it would take in
+whatever else the loop does in between.) A cheap round (few
 clients) waits for nothing; an expensive one adds at most its own cost to the delivery
 latency, instead of letting rounds queue up behind each other.
 
@@ -57,6 +64,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import operator
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -187,13 +195,14 @@ class HubStats:
 _ids = itertools.count(1)
 _STRIDE = 7919
 """Rotation of the first client written per flush (a prime: it visits every position)."""
+_written = operator.attrgetter("written")
 
 
 class Client:
     __slots__ = (
         "backlog", "closed", "conflated", "connected_at", "id", "kind", "latest", "login",
         "out", "paused_at", "peer", "received", "sender", "sent", "topics", "window",
-        "window_count",
+        "window_count", "written",
     )
 
     def __init__(self, sender: Sender, peer: str, kind: str) -> None:
@@ -218,6 +227,8 @@ class Client:
         self.window_count = 0
         self.login: object | None = None
         """The signed-in key (native) or listen key (Binance user stream)."""
+        self.written = 0
+        """When the hub last wrote to the client (`Hub` counts its writes), 0 for never."""
 
     @property
     def queued(self) -> int:
@@ -263,6 +274,9 @@ class Hub:
         self._round: list[Client] = []
         """Clients of the round in progress not written yet, the next one last."""
         self._round_cost = 0.0
+        self._round_start = 0.0
+        self._carried = False
+        """The last round ended with output waiting (steady load): keep the order of writes."""
         self._scheduled = False
 
     # -- connections and subscriptions --------------------------------------------------------
@@ -421,24 +435,32 @@ class Hub:
             if not dirty:
                 return
             self._dirty = []
-            count = len(dirty)
-            if count > 1:
-                start = stats.flushes * _STRIDE % count
-                dirty = dirty[start:] + dirty[:start]
-            dirty.reverse()  # taken from the end, so the rotation's start goes first
+            if self._carried:
+                # Steady load: the clients written first last round go first again, so none
+                # waits much more than one round between two writes.
+                dirty.sort(key=_written, reverse=True)
+            else:
+                count = len(dirty)
+                if count > 1:
+                    start = stats.flushes * _STRIDE % count
+                    dirty = dirty[start:] + dirty[:start]
+                dirty.reverse()  # taken from the end, so the rotation's start goes first
             self._round = pending = dirty
             self._round_cost = 0.0
+            self._round_start = self.clock()
             stats.flushes += 1
         started = self.work_clock()
         chunk = len(pending) if self.schedule is None else max(1, self.limits.flush_clients)
         pop = pending.pop
         written = 0
+        seq = stats.writes
         while pending and written < chunk:
             client = pop()
             out = client.out
             if out and not client.closed:
                 client.out = []
                 written += 1
+                client.written = seq + written
                 try:
                     client.sender.write(out)
                 except Exception as exc:  # one broken socket must not starve the others
@@ -454,7 +476,8 @@ class Hub:
             return
         if self.later is not None:
             share = min(max(self.limits.flush_share, 0.05), 1.0)
-            self._next_flush = self.clock() + self._round_cost * (1 - share) / share
+            self._next_flush = self._round_start + self._round_cost / share
+        self._carried = bool(self._dirty)
         if self._dirty or self._published:  # arrived during the round
             self._wake()
 

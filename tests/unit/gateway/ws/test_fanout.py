@@ -393,3 +393,57 @@ def test_output_waiting_for_its_round_goes_before_what_was_queued_while_paused()
     while scheduled:
         scheduled.pop()()
     assert sender.messages == [b"a|", b"b|"]
+
+
+def test_under_steady_load_a_round_keeps_the_order_of_the_last() -> None:
+    """A client written early in a round and given new output during it is written early in
+    the next round too: no client waits much more than one round between two writes."""
+    hub, scheduled, _, _ = make_hub(flush_clients=2)
+    topic = hub.topic("t", Mode.APPEND)
+    order: list[int] = []
+
+    class Recorder(FakeSender):
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+        def write(self, frames: list[bytes]) -> None:
+            order.append(self.index)
+
+    for i in range(6):
+        client = hub.connect(Recorder(i), "p", "raw")
+        assert client is not None
+        hub.subscribe(client, topic)
+    for i in range(6):
+        hub.publish(topic, b"%d|" % i)  # a batch in every turn: rounds follow each other
+        scheduled.pop()()
+    assert sorted(order[:6]) == list(range(6))
+    assert order[6:] == order[:6]
+
+
+def test_the_hold_back_counts_the_loops_other_work_between_the_turns_of_a_round() -> None:
+    """flush_share bounds the share of the loop's time spent writing: a round spread over turns
+    with other work between them has already left that time to the rest of the loop."""
+    clock = Clock()
+    scheduled: list[tuple[float, Callable[[], None]]] = []
+    hub = Hub(Limits(flush_share=0.5, flush_clients=1), clock=clock,
+              schedule=lambda cb: scheduled.append((0.0, cb)),
+              later=lambda delay, cb: scheduled.append((delay, cb)), work_clock=clock)
+    topic = hub.topic("t", Mode.APPEND)
+
+    class CostlySender(FakeSender):
+        def write(self, frames: list[bytes]) -> None:
+            clock.now += 1.0  # each write costs 1 s
+            super().write(frames)
+
+    for _ in range(2):
+        client = hub.connect(CostlySender(), "peer", "raw")
+        assert client is not None
+        hub.subscribe(client, topic)
+    hub.publish(topic, b"a|")
+    scheduled.pop()[1]()  # the first client, 1 s
+    clock.now += 1.5  # the loop's other work
+    scheduled.pop()[1]()  # the second: the round took 3.5 s of which 2 s writing
+    hub.publish(topic, b"b|")
+    delay, _ = scheduled.pop()
+    assert delay == 0.5  # 2 s / 0.5 after the round's start, not 2 s after its end
