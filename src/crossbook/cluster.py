@@ -17,6 +17,13 @@ Contract:
   of the commands that came from binary sessions, so a worker matches its requests to their
   results. Workers send admin commands (accounts, deposits, keys) as `FeedCommand` and get a
   `FeedAnswer`; order entry goes through the binary protocol.
+- Listen keys (user-data streams) have one authority, the core's registry: workers send
+  create, keepalive and close as `FeedKeyRequest` and get a `FeedKeyAnswer`; the hello
+  carries the live keys and every later change reaches every worker as a `FeedKeyState`
+  (written before the answer, so the asking worker's copy is current when its route returns).
+- The workers also serve WebSocket streams and WebSocket order entry on the public `--ws`
+  address (a second inherited listening socket); the core's own WebSocket server then
+  listens on a private ephemeral port.
 - Frames on the feed socket are a 4-byte little-endian length and a msgpack body.
 - `close()` stops the workers (SIGTERM, then SIGKILL after a grace period) and listeners.
 """
@@ -44,6 +51,7 @@ from crossbook.domain.enums import Permission
 from crossbook.domain.values import AccountId
 from crossbook.gateway.binary import BinaryServer
 from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.listen_keys import ListenKey
 from crossbook.gateway.native.admin import new_key_pair
 from crossbook.history import history_target
 from crossbook.sequencer.loop import SequencerError
@@ -62,6 +70,8 @@ class EdgeSettings(Protocol):
     binary: tuple[str, int]
     workers: int
     public_http: tuple[str, int] | None
+    public_ws: tuple[str, int] | None
+    ws: tuple[str, int]
     history: str | None
 
 log = logging.getLogger("crossbook.cluster")
@@ -73,10 +83,36 @@ LENGTH: Final = struct.Struct("<I")
 ALL: Final = int(Permission.READ | Permission.TRADE | Permission.ADMIN)
 
 
+class FeedKeyState(msgspec.Struct, tag="key"):
+    """A listen key of the core's registry as it is now; `expires_ms` 0: closed or expired."""
+
+    key: str
+    account: int
+    api_key: str
+    expires_ms: int
+
+
 class FeedHello(msgspec.Struct, tag="hello"):
     state: bytes
     """pickle of `(GatewayViews, MarketData)` at a batch boundary."""
     last_seq: int
+    keys: list[FeedKeyState] = msgspec.field(default_factory=list)
+    """The live listen keys."""
+
+
+class FeedKeyRequest(msgspec.Struct, tag="key_request"):
+    id: int
+    op: str
+    """create | keepalive | close"""
+    account: int
+    api_key: str = ""
+    key: str = ""
+
+
+class FeedKeyAnswer(msgspec.Struct, tag="key_answer"):
+    id: int
+    ok: bool
+    key: str = ""
 
 
 class FeedBatch(msgspec.Struct, tag="batch"):
@@ -97,7 +133,9 @@ class FeedAnswer(msgspec.Struct, tag="answer"):
     message: str = ""
 
 
-FeedMessage = Union[FeedHello, FeedBatch, FeedCommand, FeedAnswer]
+FeedMessage = Union[
+    FeedHello, FeedBatch, FeedCommand, FeedAnswer, FeedKeyState, FeedKeyRequest, FeedKeyAnswer
+]
 feed_encoder: Final = msgspec.msgpack.Encoder()
 feed_decoder: Final = msgspec.msgpack.Decoder(FeedMessage)
 
@@ -121,6 +159,7 @@ class FeedServer:
         self.binary = binary
         self.writers: set[asyncio.StreamWriter] = set()
         self.server: asyncio.Server | None = None
+        context.listen_keys.on_change.append(self._key_changed)
 
     async def listen(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -138,18 +177,38 @@ class FeedServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         ctx = self.context
         state = pickle.dumps((ctx.views, ctx.market), protocol=pickle.HIGHEST_PROTOCOL)
-        writer.write(frame(FeedHello(state, ctx.views.last_seq)))
+        keys = [FeedKeyState(k.key, k.account, k.api_key, k.expires_ms)
+                for k in ctx.listen_keys.live(ctx.now_ms())]
+        writer.write(frame(FeedHello(state, ctx.views.last_seq, keys)))
         self.writers.add(writer)
         try:
             while True:
                 message = await read_frame(reader)
                 if isinstance(message, FeedCommand):
                     asyncio.get_running_loop().create_task(self._execute(message, writer))
+                elif isinstance(message, FeedKeyRequest):
+                    writer.write(frame(await self._key_request(message)))
         except (asyncio.IncompleteReadError, ConnectionError, msgspec.DecodeError):
             pass
         finally:
             self.writers.discard(writer)
             writer.close()
+
+    def _key_changed(self, key: ListenKey) -> None:
+        data = frame(FeedKeyState(key.key, key.account, key.api_key, key.expires_ms))
+        for writer in self.writers:
+            writer.write(data)
+
+    async def _key_request(self, message: FeedKeyRequest) -> FeedKeyAnswer:
+        ops = self.context.listen_key_ops
+        if message.op == "create":
+            created = await ops.create(message.account, message.api_key)
+            return FeedKeyAnswer(message.id, True, created)
+        if message.op == "keepalive":
+            return FeedKeyAnswer(message.id, await ops.keepalive(message.key, message.account))
+        if message.op == "close":
+            return FeedKeyAnswer(message.id, await ops.close(message.key, message.account))
+        return FeedKeyAnswer(message.id, False)
 
     async def _execute(self, message: FeedCommand, writer: asyncio.StreamWriter) -> None:
         try:
@@ -176,6 +235,7 @@ class EdgeServices:
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
         self._http: socket.socket | None = None
+        self._ws: socket.socket | None = None
 
     async def start(self, core: Core, context: GatewayContext) -> None:
         settings = self.settings
@@ -197,17 +257,14 @@ class EdgeServices:
         feed = self.feed = FeedServer(context, self.binary)
         core.sequencer.add_sink(feed)
         await feed.listen(self.settings.data_dir / FEED_SOCKET)
-        host, port = self.settings.public_http or self.settings.http
-        sock = self._http = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(4096)
-        sock.set_inheritable(True)
+        sock = self._http = shared_listener(self.settings.public_http or self.settings.http)
+        ws = self._ws = shared_listener(self.settings.public_ws or self.settings.ws)
         env = {
             **os.environ,
             "CROSSBOOK_WORKER_KEY": key,
             "CROSSBOOK_WORKER_SECRET": secret,
             "CROSSBOOK_WORKER_FD": str(sock.fileno()),
+            "CROSSBOOK_WORKER_WS_FD": str(ws.fileno()),
             "CROSSBOOK_DATA_DIR": str(self.settings.data_dir),
             "CROSSBOOK_WORKER_LIMITS": msgspec.json.encode(self.settings.config.limits).decode(),
             "CROSSBOOK_WORKER_HISTORY": history_target(
@@ -216,25 +273,27 @@ class EdgeServices:
         }
         self.workers = [None] * count
         self._supervisor = asyncio.get_running_loop().create_task(
-            self._supervise(env, sock.fileno())
+            self._supervise(env, (sock.fileno(), ws.fileno()))
         )
 
-    async def _spawn(self, env: dict[str, str], fd: int, index: int) -> asyncio.subprocess.Process:
+    async def _spawn(
+        self, env: dict[str, str], fds: tuple[int, ...], index: int
+    ) -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "crossbook.worker", env={**env, "CROSSBOOK_WORKER": str(index)},
-            pass_fds=(fd,),
+            pass_fds=fds,
         )
         log.info("worker started", extra={"fields": {"worker": index, "pid": process.pid}})
         return process
 
-    async def _supervise(self, env: dict[str, str], fd: int) -> None:
+    async def _supervise(self, env: dict[str, str], fds: tuple[int, ...]) -> None:
         while not self._stopping:
             for index, process in enumerate(self.workers):
                 if process is None or process.returncode is not None:
                     if process is not None:
                         log.warning("worker exited, starting it again", extra={"fields": {
                             "worker": index, "code": process.returncode}})
-                    self.workers[index] = await self._spawn(env, fd, index)
+                    self.workers[index] = await self._spawn(env, fds, index)
             await asyncio.sleep(0.2)
 
     async def close(self) -> None:
@@ -253,12 +312,23 @@ class EdgeServices:
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        if self._http is not None:
-            self._http.close()
+        for sock in (self._http, self._ws):
+            if sock is not None:
+                sock.close()
         if self.feed is not None:
             await self.feed.close()
         if self.binary is not None:
             await self.binary.close()
+
+
+def shared_listener(address: tuple[str, int]) -> socket.socket:
+    """A listening TCP socket the workers inherit (the kernel spreads connections over them)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(4096)
+    sock.set_inheritable(True)
+    return sock
 
 
 async def worker_key(core: Core, context: GatewayContext) -> tuple[str, str]:

@@ -81,8 +81,10 @@ class NodeSettings:
     durability: Durability = Durability.FSYNC
     history: str | None = None
     workers: int = 0
-    """Gateway worker processes serving `public_http` (`crossbook.cluster`); 0: none."""
+    """Gateway worker processes serving `public_http` and `public_ws` (`crossbook.cluster`);
+    0: none."""
     public_http: tuple[str, int] | None = None
+    public_ws: tuple[str, int] | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
 

@@ -3,7 +3,7 @@
 Every flag has a `CROSSBOOK_*` environment variable (the flag wins): `--http HOST:PORT`
 (`CROSSBOOK_HTTP`, default 127.0.0.1:8000), `--ws` (`CROSSBOOK_WS`, 127.0.0.1:8001),
 `--binary` (`CROSSBOOK_BINARY`, 127.0.0.1:9000; also `DATA_DIR/binary.sock`), `--workers N`
-(`CROSSBOOK_WORKERS`: N gateway processes serve `--http`), `--durability fsync|os|none`
+(`CROSSBOOK_WORKERS`: N gateway processes serve `--http` and `--ws`), `--durability fsync|os|none`
 (`CROSSBOOK_DURABILITY`), `--history URL` (`CROSSBOOK_HISTORY`), `--config FILE`
 (`CROSSBOOK_CONFIG`), `--data-dir` (`CROSSBOOK_DATA_DIR`), `--log-level`.
 """
@@ -47,7 +47,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--config", type=Path, default=env("CROSSBOOK_CONFIG"),
                         help="TOML with assets, instruments, fees and limits")
     parser.add_argument("--workers", type=int, default=int(env("CROSSBOOK_WORKERS", "0")),
-                        help="gateway worker processes serving --http (default 0: in-process)")
+                        help="gateway processes serving --http and --ws (default 0: in-process)")
     parser.add_argument("--log-level", default=env("CROSSBOOK_LOG_LEVEL", "INFO"))
     parser.set_defaults(func=run)
 
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         durability=Durability(args.durability), history=args.history,
         workers=args.workers,
     )
-    if args.workers > 0:  # workers serve --http; the core keeps a private REST port
+    if args.workers > 0:  # workers serve --http and --ws; the core keeps private ports
         settings.public_http, settings.http = args.http, ("127.0.0.1", 0)
+        settings.public_ws, settings.ws = args.ws, ("127.0.0.1", 0)
     return uvloop.run(run_node(settings))

@@ -23,7 +23,7 @@ from crossbook.domain.rejects import Reject
 from crossbook.gateway.auth import NativeAuth
 from crossbook.gateway.http import ApiError
 from crossbook.gateway.limits import RateLimiter
-from crossbook.gateway.listen_keys import ListenKeys
+from crossbook.gateway.listen_keys import ListenKeyOps, ListenKeys, LocalListenKeyOps
 from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.views import GatewayViews
 from crossbook.marketdata.views import MarketData
@@ -64,10 +64,13 @@ class GatewayContext:
     """Shown by `/ready` and the OpenAPI document: version, durability, ..."""
     listen_keys: ListenKeys = field(default_factory=ListenKeys)
     """User-data stream keys, shared by the Binance REST routes and the WebSocket server."""
+    listen_key_ops: ListenKeyOps = field(init=False)
+    """How routes change `listen_keys`: locally, or (in a gateway worker) on the core's."""
     auth: NativeAuth = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = NativeAuth(self.views.keys, self.now_ms)
+        self.listen_key_ops = LocalListenKeyOps(self.listen_keys, self.now_ms)
 
     async def execute(self, command: Command) -> Applied:
         started = time.perf_counter_ns()

@@ -1,9 +1,16 @@
 """`ListenKeys`: user-data stream keys shared by the REST gateway and the WebSocket server.
 
 One registry per node lives on `GatewayContext.listen_keys`. The Binance dialect creates,
-extends and closes keys (`POST`/`PUT`/`DELETE /api/v3/userDataStream`); the WebSocket server
-resolves `WS/ws/<listenKey>` to an account with `account_of` and may register `on_close`
-callbacks to end streams whose key was closed or expired.
+extends and closes keys (`POST`/`PUT`/`DELETE /api/v3/userDataStream`) through the context's
+`ListenKeyOps`; the WebSocket server resolves `WS/ws/<listenKey>` to an account with
+`account_of` and may register `on_close` callbacks to end streams whose key was closed or
+expired.
+
+With gateway workers (`crossbook serve --workers N`) the core's registry is the authority:
+workers send create, keepalive and close to the core over the feed (`crossbook.worker`),
+and every change of the core's registry (`on_change`) reaches each worker's copy, which
+follows it with `mirror`. So a key created through one worker is kept alive through
+another and streams from whichever process a WebSocket connection lands on.
 
 Contract:
 - A key is 64 URL-safe random characters, bound to one account and to the API key that
@@ -21,6 +28,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 TTL_MS = 60 * 60_000
 
@@ -38,14 +46,19 @@ class ListenKeys:
     keys: dict[str, ListenKey] = field(default_factory=dict)
     on_close: list[Callable[[ListenKey], None]] = field(default_factory=list)
     """Called with every key that is closed or found expired."""
+    on_change: list[Callable[[ListenKey], None]] = field(default_factory=list)
+    """Called with every key created, extended, closed or found expired (`expires_ms` 0 when
+    it is gone); not for changes that arrive through `mirror`."""
 
     def create(self, account: int, api_key: str, now_ms: int) -> str:
         for found in self.keys.values():
             if found.account == account and found.expires_ms > now_ms:
                 found.expires_ms = now_ms + TTL_MS
+                self._changed(found)
                 return found.key
         key = secrets.token_urlsafe(48)
-        self.keys[key] = ListenKey(key, account, api_key, now_ms + TTL_MS)
+        created = self.keys[key] = ListenKey(key, account, api_key, now_ms + TTL_MS)
+        self._changed(created)
         return key
 
     def keepalive(self, key: str, account: int, now_ms: int) -> bool:
@@ -54,6 +67,7 @@ class ListenKeys:
         if found is None or found.account != account:
             return False
         found.expires_ms = now_ms + TTL_MS
+        self._changed(found)
         return True
 
     def close(self, key: str, account: int, now_ms: int) -> bool:
@@ -69,6 +83,19 @@ class ListenKeys:
         found = self._live(key, now_ms)
         return None if found is None else found.account
 
+    def mirror(self, state: ListenKey) -> None:
+        """Follow the authority's registry: set `state`, or drop the key when `expires_ms` is 0
+        (firing `on_close`)."""
+        if state.expires_ms > 0:
+            self.keys[state.key] = state
+            return
+        found = self.keys.pop(state.key, None)
+        if found is not None:
+            self._closed(found, notify=False)
+
+    def live(self, now_ms: int) -> list[ListenKey]:
+        return [k for k in self.keys.values() if k.expires_ms > now_ms]
+
     def sweep(self, now_ms: int) -> None:
         for found in [k for k in self.keys.values() if k.expires_ms <= now_ms]:
             del self.keys[found.key]
@@ -82,6 +109,38 @@ class ListenKeys:
             return None
         return found
 
-    def _closed(self, found: ListenKey) -> None:
+    def _closed(self, found: ListenKey, *, notify: bool = True) -> None:
         for callback in self.on_close:
             callback(found)
+        if notify and self.on_change:
+            self._changed(ListenKey(found.key, found.account, found.api_key, 0))
+
+    def _changed(self, found: ListenKey) -> None:
+        for callback in self.on_change:
+            callback(found)
+
+
+class ListenKeyOps(Protocol):
+    """How the REST routes create, extend and close keys: on the registry of this process
+    (`LocalListenKeyOps`), or on the core's from a gateway worker."""
+
+    async def create(self, account: int, api_key: str) -> str: ...
+
+    async def keepalive(self, key: str, account: int) -> bool: ...
+
+    async def close(self, key: str, account: int) -> bool: ...
+
+
+@dataclass(slots=True)
+class LocalListenKeyOps:
+    keys: ListenKeys
+    now_ms: Callable[[], int]
+
+    async def create(self, account: int, api_key: str) -> str:
+        return self.keys.create(account, api_key, self.now_ms())
+
+    async def keepalive(self, key: str, account: int) -> bool:
+        return self.keys.keepalive(key, account, self.now_ms())
+
+    async def close(self, key: str, account: int) -> bool:
+        return self.keys.close(key, account, self.now_ms())

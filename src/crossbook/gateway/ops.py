@@ -104,6 +104,8 @@ def register(router: Router, ctx: GatewayContext, max_loop_lag: float = 0.5) -> 
             "event_loop": wire.ComponentStatus(
                 ctx.metrics.loop_lag <= max_loop_lag, f"lag {ctx.metrics.loop_lag:.4f} s"
             ),
+            # which process answered: the node, or one of its gateway workers
+            "process": wire.ComponentStatus(True, ctx.info.get("process", "node")),
         }
         for name, check in ctx.checks.items():
             try:

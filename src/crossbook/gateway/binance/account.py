@@ -11,7 +11,8 @@ of `/api/v3/userDataStream` (POST create, PUT keepalive, DELETE close; API key o
   no longer holds (older ones, those before a restart) come from the history database
   (`gateway.history`) when one is configured, merged by trade and order id, memory winning.
 - Listen keys live in `GatewayContext.listen_keys` (`crossbook.gateway.listen_keys`), where
-  the WebSocket server resolves them; an unknown or expired key is -1125.
+  the WebSocket server resolves them, and change through `GatewayContext.listen_key_ops`
+  (the core's registry, from a gateway worker); an unknown or expired key is -1125.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from crossbook.gateway.views import KeyRecord
 
 
 def register(router: Router, ctx: GatewayContext, table: SymbolTable) -> None:
-    views, listen_keys = ctx.views, ctx.listen_keys
+    views = ctx.views
 
     async def account(request: Request, params: Params, key: KeyRecord) -> Response:
         record = views.accounts.get(key.account)
@@ -86,20 +87,20 @@ def register(router: Router, ctx: GatewayContext, table: SymbolTable) -> None:
 
     async def create_stream(request: Request) -> Response:
         key = api_key(request, views.keys)
-        return json_response({"listenKey": listen_keys.create(key.account, key.key,
-                                                              ctx.now_ms())})
+        return json_response({"listenKey": await ctx.listen_key_ops.create(key.account,
+                                                                           key.key)})
 
     async def keepalive_stream(request: Request) -> Response:
         key = api_key(request, views.keys)
-        if not listen_keys.keepalive(listen_key_param(Params.of(request)), key.account,
-                                     ctx.now_ms()):
+        if not await ctx.listen_key_ops.keepalive(listen_key_param(Params.of(request)),
+                                                  key.account):
             raise binance_error(-1125, "This listenKey does not exist.")
         return Response(200, b"{}")
 
     async def close_stream(request: Request) -> Response:
         key = api_key(request, views.keys)
-        if not listen_keys.close(listen_key_param(Params.of(request)), key.account,
-                                 ctx.now_ms()):
+        if not await ctx.listen_key_ops.close(listen_key_param(Params.of(request)),
+                                              key.account):
             raise binance_error(-1125, "This listenKey does not exist.")
         return Response(200, b"{}")
 

@@ -209,15 +209,19 @@ class WebSocketGateway:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        host, port = self.address
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on `address`, or on `sock`, a listening socket shared with other processes
+        (gateway workers)."""
         limits = self.hub.limits
+        where: dict[str, Any] = {"sock": sock} if sock is not None else {
+            "host": self.address[0], "port": self.address[1]}
         self._server = await ws_create_server(
-            self._route, host, port, enable_auto_ping=True,
+            self._route, enable_auto_ping=True,
             auto_ping_idle_timeout=limits.heartbeat_s, auto_ping_reply_timeout=limits.heartbeat_s,
-            max_frame_size=1 << 20, websocket_handshake_timeout=5, backlog=4096,
+            max_frame_size=1 << 20, websocket_handshake_timeout=5, backlog=4096, **where,
         )
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
+        host, port = self._server.sockets[0].getsockname()[:2]
         log.info("websocket serving", extra={"fields": {"ws": f"ws://{host}:{port}"}})
 
     async def close(self) -> None:
