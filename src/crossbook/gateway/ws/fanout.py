@@ -111,7 +111,7 @@ def _unframed(payload: bytes) -> bytes:
 
 
 class Topic:
-    __slots__ = ("combined", "mode", "name", "pending", "raw", "resync")
+    __slots__ = ("combined", "feeds", "mode", "name", "pending", "raw", "resync")
 
     def __init__(self, name: str, mode: Mode, resync: Resync | None = None) -> None:
         self.name = name
@@ -122,6 +122,8 @@ class Topic:
         """Subscribers that get `{"stream": name, "data": payload}`."""
         self.pending: list[bytes] = []
         """Payloads published since the last `Hub.distribute()`."""
+        self.feeds: dict[Feed, bool] = {}
+        """The feeds that include this topic, each with whether it gets the combined form."""
 
     @property
     def subscribers(self) -> int:
@@ -129,6 +131,20 @@ class Topic:
 
     def wrap(self, payload: bytes) -> bytes:
         return b'{"stream":"%s","data":%s}' % (self.name.encode(), payload)
+
+
+FeedKey = frozenset[tuple[Topic, bool]]
+
+
+class Feed:
+    """The clients with the same subscriptions (each topic raw or combined): `distribute` joins
+    a batch once per feed and hands it to each member with one append."""
+
+    __slots__ = ("key", "members")
+
+    def __init__(self, key: FeedKey) -> None:
+        self.key = key
+        self.members: set[Client] = set()
 
 
 @dataclass(slots=True)
@@ -197,11 +213,21 @@ _STRIDE = 7919
 """Rotation of the first client written per flush (a prime: it visits every position)."""
 _written = operator.attrgetter("written")
 
+_MOVING = Feed(frozenset())
+"""The feed of a client whose subscriptions changed, until `Hub.distribute` places it."""
+
+_Part = tuple[Topic, list[bytes], bytes]
+"""One topic's messages of a batch in one form: the topic, its frames, and them joined."""
+
+
+def _part(topic: Topic, frames: list[bytes]) -> _Part:
+    return topic, frames, frames[0] if len(frames) == 1 else b"".join(frames)
+
 
 class Client:
     __slots__ = (
-        "backlog", "closed", "conflated", "connected_at", "id", "kind", "latest", "login",
-        "out", "paused_at", "peer", "received", "sender", "sent", "topics", "window",
+        "backlog", "closed", "conflated", "connected_at", "feed", "id", "kind", "latest",
+        "login", "out", "paused_at", "peer", "received", "sender", "sent", "topics", "window",
         "window_count", "written",
     )
 
@@ -211,6 +237,9 @@ class Client:
         self.peer = peer
         self.kind = kind
         self.topics: dict[str, Topic] = {}
+        self.feed: Feed | None = None
+        """The clients with the same subscriptions (`_MOVING` from a change of subscriptions
+        until the next `Hub.distribute`; None without subscriptions)."""
         self.out: list[bytes] = []
         """Frames for the next `Hub.flush()` (this loop turn), not yet written."""
         self.backlog: deque[bytes] = deque()
@@ -260,6 +289,10 @@ class Hub:
         self.stats = HubStats()
         self.clients: set[Client] = set()
         self.topics: dict[str, Topic] = {}
+        self.feeds: dict[FeedKey, Feed] = {}
+        self._moved: list[Client] = []
+        """Clients whose subscriptions changed since the last `distribute` (placed there, once
+        for any number of changes)."""
         self.clock = clock
         self.frame = frame
         self.schedule = schedule
@@ -293,6 +326,7 @@ class Hub:
     def disconnect(self, client: Client) -> None:
         client.closed = True
         self.clients.discard(client)
+        self._unfeed(client)
         for topic in list(client.topics.values()):
             self._leave(client, topic)
         client.topics.clear()
@@ -314,12 +348,51 @@ class Hub:
             return False
         client.topics[topic.name] = topic
         (topic.combined if combined else topic.raw).add(client)
+        self._unfeed(client)
         return True
 
     def unsubscribe(self, client: Client, name: str) -> None:
         topic = client.topics.pop(name, None)
         if topic is not None:
             self._leave(client, topic)
+            self._unfeed(client)
+
+    def _unfeed(self, client: Client) -> None:
+        """Take the client out of its feed; the next `distribute` places it again."""
+        feed = client.feed
+        if feed is _MOVING:
+            if client.closed:
+                client.feed = None
+            return
+        if feed is not None:
+            feed.members.discard(client)
+            if not feed.members:
+                del self.feeds[feed.key]
+                for topic, _ in feed.key:
+                    topic.feeds.pop(feed, None)
+        if client.closed:
+            client.feed = None
+        else:
+            client.feed = _MOVING
+            self._moved.append(client)
+
+    def _place(self) -> None:
+        moved, self._moved = self._moved, []
+        feeds = self.feeds
+        for client in moved:
+            if client.feed is not _MOVING:
+                continue
+            if not client.topics:
+                client.feed = None
+                continue
+            key = frozenset((t, client in t.combined) for t in client.topics.values())
+            feed = feeds.get(key)
+            if feed is None:
+                feed = feeds[key] = Feed(key)
+                for topic, combined in key:
+                    topic.feeds[feed] = combined
+            feed.members.add(client)
+            client.feed = feed
 
     def _leave(self, client: Client, topic: Topic) -> None:
         topic.raw.discard(client)
@@ -354,24 +427,46 @@ class Hub:
 
     def distribute(self) -> None:
         """Hand each topic's pending payloads to its subscribers: frame and join once per topic
-        (and once more for combined subscribers), then one append per healthy subscriber."""
+        (and once more for the combined form), join once per feed what its topics got, then
+        one append per healthy member."""
         published = self._published
         if not published:
             return
         self._published = []
+        if self._moved:
+            self._place()
         frame = self.frame
+        batch: dict[Feed, list[_Part]] = {}
         for topic in published:
             payloads = topic.pending
             topic.pending = []
-            if topic.raw:
-                self._fan(topic, topic.raw, [frame(p) for p in payloads])
-            if topic.combined:
-                wrap = topic.wrap
-                self._fan(topic, topic.combined, [frame(wrap(p)) for p in payloads])
+            raw: _Part | None = None
+            wrapped: _Part | None = None
+            for feed, combined in topic.feeds.items():
+                if combined:
+                    if wrapped is None:
+                        wrap = topic.wrap
+                        wrapped = _part(topic, [frame(wrap(p)) for p in payloads])
+                    part = wrapped
+                else:
+                    if raw is None:
+                        raw = _part(topic, [frame(p) for p in payloads])
+                    part = raw
+                parts = batch.get(feed)
+                if parts is None:
+                    batch[feed] = [part]
+                else:
+                    parts.append(part)
+        for feed, parts in batch.items():
+            self._fan(feed.members, parts)
 
-    def _fan(self, topic: Topic, clients: Iterable[Client], frames: list[bytes]) -> None:
-        count = len(frames)
-        blob = frames[0] if count == 1 else b"".join(frames)
+    def _fan(self, clients: Iterable[Client], parts: list[_Part]) -> None:
+        if len(parts) == 1:
+            _, frames, blob = parts[0]
+            count = len(frames)
+        else:
+            blob = b"".join([part[2] for part in parts])
+            count = sum([len(part[1]) for part in parts])
         dirty = self._dirty
         slow: list[Client] = []
         sent = 0
@@ -391,7 +486,9 @@ class Hub:
             stats.bytes += sent * len(blob)
             self._wake()
         for client in slow:  # after the loop: the policy may drop a client (leave its topics)
-            if not client.closed:
+            for topic, frames, _ in parts:
+                if client.closed:
+                    break
                 self._queue(client, topic, frames)
 
     def send(self, client: Client, data: bytes) -> None:

@@ -103,6 +103,48 @@ def test_combined_subscribers_get_the_stream_wrapper_built_once() -> None:
     assert scheduled
 
 
+def test_clients_with_the_same_subscriptions_share_one_buffer_per_batch() -> None:
+    """A feed (same topics, each raw or combined) gets a batch joined once, in the order the
+    topics were published; a client that changes its subscriptions moves to another feed."""
+    hub, _, framed, _ = make_hub()
+    trade, ticker = hub.topic("t", Mode.APPEND), hub.topic("b", Mode.REPLACE)
+    both = [connect(hub) for _ in range(3)]
+    for _, client in both:
+        hub.subscribe(client, ticker)
+        hub.subscribe(client, trade)
+    only, only_client = connect(hub)
+    hub.subscribe(only_client, trade)
+    _, wrapped_client = connect(hub)
+    hub.subscribe(wrapped_client, trade, combined=True)
+    hub.subscribe(wrapped_client, ticker)
+    hub.publish(trade, b"a1")
+    hub.publish(ticker, b"b1")
+    hub.publish(trade, b"a2")
+    hub.distribute()
+    assert len(hub.feeds) == 3
+    blobs = [client.out for _, client in both]
+    assert blobs[0] == [b"a1|a2|b1|"]
+    assert all(out[0] is blobs[0][0] for out in blobs)  # the same bytes, not copies
+    assert only_client.out == [b"a1|a2|"]
+    assert wrapped_client.out == [b'{"stream":"t","data":a1}|{"stream":"t","data":a2}|b1|']
+    assert len(framed) == 5  # a1, a2 raw and wrapped, b1 once
+    hub.flush()
+    moved, moved_client = both[0]
+    hub.unsubscribe(moved_client, "b")  # now in the feed of `only`
+    hub.publish(ticker, b"b2")
+    hub.publish(trade, b"a3")
+    hub.flush()
+    assert moved.messages == [b"a1|", b"a2|", b"b1|", b"a3|"]
+    assert only.messages == [b"a1|", b"a2|", b"a3|"]
+    assert both[1][0].messages == [b"a1|", b"a2|", b"b1|", b"b2|", b"a3|"]
+    assert len(hub.feeds) == 3
+    for _, client in both[1:]:
+        hub.disconnect(client)
+    hub.disconnect(wrapped_client)
+    assert len(hub.feeds) == 1  # feeds without members are gone
+    assert not ticker.feeds
+
+
 def test_direct_replies_follow_the_batch_stream_messages_in_the_same_write() -> None:
     hub, _, _, _ = make_hub()
     topic = hub.topic("user:7", Mode.APPEND)
