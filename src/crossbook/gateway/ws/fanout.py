@@ -6,19 +6,21 @@ calls `Hub.publish(topic, payload)`; the hub hands the same bytes to every subsc
 wraps them once per topic for Binance combined connections: `{"stream":..,"data":..}`).
 
 Delivery is batched per loop turn. `publish` only appends the payload to its topic;
-`distribute()` (the publisher calls it at the end of each sequencer batch and each tick) hands
-each topic's messages of the turn, framed once (`frame`, the socket's message framing) and
-joined once, to every subscriber's output list, and `flush()` (scheduled once per turn with
+`distribute()` (the publisher calls it at the end of each sequencer batch and each tick)
+frames each topic's messages of the turn once (`frame`, the socket's message framing) and
+hands them to the subscribers' output lists, and `flush()` (scheduled once per turn with
 `schedule`, e.g. `loop.call_soon`) writes each client's output list with one `Sender.write`.
-So the per-subscriber cost is one list append per topic per batch and one write per turn,
-whatever the number of messages; direct replies (`send`: control answers, order acks) join
-the same output list, after the batch's stream messages.
+Clients with the same subscriptions (each topic raw or combined) share a *feed*: a batch is
+joined once per feed, in the order its topics were published, and handed to each member with
+one list append, so the per-subscriber cost is one append per batch and one write per turn,
+whatever the number of messages and streams; direct replies (`send`: control answers, order
+acks) join the same output list, after the batch's stream messages.
 
 Writes are one system call per client, so with many clients a flush is the node's largest
 cost. A flush is a round over the clients with output, `flush_clients` of them per loop
-turn: the event loop makes a turn's system calls once its callbacks return, so the first
-clients' bytes leave (and their readers, on the other core, start) while the hub is still
-preparing the next ones, and requests are served between the turns. A client that gets new
+turn: each write sends at once, so the first clients' bytes leave (and their readers, on the
+other core, start) while the hub is still writing to the next ones, and requests are served
+between the turns. A client that gets new
 output during the round gets it in its write if it has not been written yet, else in the
 next round. A round that starts from idle starts at a different client (a rotation by a
 large prime stride), so every client waits on average the same share of a long round instead
