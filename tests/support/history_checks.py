@@ -59,6 +59,13 @@ def expected(records: Iterable[Applied]) -> dict[str, Any]:
     }
 
 
+def with_order_history(counts: dict[str, int]) -> dict[str, int]:
+    """Table row counts with `order_events` counting an order's whole history as
+    `expected` does: its other changes, its acceptance (its row) and its trades (its fills)."""
+    history = sum(counts.get(table, 0) for table in ("order_events", "orders", "fills"))
+    return {**counts, "order_events": history} if history else counts
+
+
 async def actual(store: HistoryStore) -> dict[str, Any]:
     """The same figures, read from the database."""
     counts = {}
@@ -66,6 +73,7 @@ async def actual(store: HistoryStore) -> dict[str, Any]:
         rows = await store.fetch(f"SELECT COUNT(*) FROM {table}")
         if rows[0][0]:
             counts[table] = int(rows[0][0])
+    counts = with_order_history(counts)
     sums = {}
     (qty, quote_qty, fees), = await store.fetch(
         "SELECT SUM(qty), SUM(quote_qty), SUM(maker_fee + taker_fee) FROM trades"

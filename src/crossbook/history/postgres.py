@@ -18,10 +18,10 @@ from typing import Any, Final
 import asyncpg
 
 from crossbook.history.rows import (
-    FILL_COLUMNS,
+    FILL_ROW_COLUMNS,
     LEDGER_COLUMNS,
-    ORDER_COLUMNS,
     ORDER_EVENT_COLUMNS,
+    ORDER_ROW_COLUMNS,
     TRADE_COLUMNS,
     Rows,
     State,
@@ -44,10 +44,10 @@ from crossbook.history.store import (
 _MIGRATION_LOCK: Final = 0x63626B68  # an arbitrary constant shared by every node
 
 _COPIES: Final = (
-    ("orders", ORDER_COLUMNS),
+    ("orders", ORDER_ROW_COLUMNS),
     ("order_events", ORDER_EVENT_COLUMNS),
     ("trades", TRADE_COLUMNS),
-    ("fills", FILL_COLUMNS),
+    ("fills", FILL_ROW_COLUMNS),
     ("ledger", LEDGER_COLUMNS),
 )
 _NO_SYNC_WAIT: Final = "SET LOCAL synchronous_commit = off"

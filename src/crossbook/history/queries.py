@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import msgspec
 
+from crossbook.domain.enums import OrderStatus
 from crossbook.history.rows import (
     CANDLE_COLUMNS,
     CANDLE_NS,
@@ -29,6 +30,7 @@ from crossbook.history.rows import (
     ORDER_COLUMNS,
     ORDER_EVENT_COLUMNS,
     TRADE_COLUMNS,
+    OrderEventKind,
 )
 from crossbook.history.store import HistoryStore
 
@@ -193,13 +195,26 @@ async def orders(
     return [OrderRecord(*row) for row in rows]
 
 
+_ORDER_HISTORY: Final = f"""
+SELECT created_seq, accepted_idx, 0, created_ts, order_id, account, symbol,
+       {int(OrderEventKind.ACCEPTED)}, {int(OrderStatus.NEW)}, 0, accepted_price, accepted_qty,
+       0, 0
+FROM orders WHERE symbol = ? AND order_id = ?
+UNION ALL
+SELECT seq, idx, leg, ts, order_id, account, symbol, {int(OrderEventKind.TRADE)}, order_status,
+       order_filled, price, qty, trade_id, 0
+FROM fills WHERE symbol = ? AND order_id = ?
+UNION ALL
+SELECT {", ".join(ORDER_EVENT_COLUMNS)}
+FROM order_events WHERE symbol = ? AND order_id = ?
+ORDER BY 1, 2, 3 LIMIT ?"""
+"""An order's changes: its acceptance (from its row), its trades (its fills) and the rest."""
+
+
 async def order_events(store: HistoryStore, symbol: str, order_id: int) -> list[OrderEventRecord]:
-    """Every state change of one order, oldest first."""
-    rows = await _select(
-        store, "order_events", ORDER_EVENT_COLUMNS,
-        [("symbol = ?", symbol), ("order_id = ?", order_id)],
-        order="seq, idx, leg", limit=MAX_LIMIT,
-    )  # fmt: skip
+    """Every state change of one order, oldest first (at most `MAX_LIMIT`)."""
+    key = [symbol, order_id]
+    rows = await store.fetch(_ORDER_HISTORY, [*key, *key, *key, MAX_LIMIT])
     return [OrderEventRecord(*row) for row in rows]
 
 

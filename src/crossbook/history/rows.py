@@ -8,6 +8,11 @@ Contract:
 - Every event is identified by `(seq, idx)`, `idx` being its position in its command's event
   list; a trade touches two orders and two accounts, told apart by `leg` (0 maker, 1 taker).
 - Append-only tables get one row per event (order state changes, trades, fills, ledger).
+  An order's acceptance and its trades are not repeated in `order_events`: the order's row
+  keeps where and as what it was accepted (`ORDER_ROW_COLUMNS`: `accepted_idx`,
+  `accepted_price`, `accepted_qty`) and each fill the order's status and filled quantity
+  after it (`FILL_ROW_COLUMNS`: `order_status`, `order_filled`), so `queries.order_events`
+  serves the whole history from the three tables with a third fewer rows to write.
   Current-state tables (orders, balances, candles) get one row per key per batch, collapsed
   here so that the store does one set-based upsert.
 - `OrderChange` uses sentinels for "unchanged": status 0, filled -1, price 0, qty 0.
@@ -66,6 +71,8 @@ ORDER_COLUMNS = (
     "stop_price", "expire_ts", "post_only", "visible_qty", "stp", "client_order_id",
     "status", "filled", "created_seq", "created_ts", "updated_seq", "updated_ts",
 )  # fmt: skip
+ORDER_ROW_COLUMNS = (*ORDER_COLUMNS, "accepted_idx", "accepted_price", "accepted_qty")
+"""An order's stored row: its latest state (`ORDER_COLUMNS`) and how it was accepted."""
 ORDER_UPDATE_COLUMNS = ("symbol", "order_id", "status", "filled", "price", "qty", "seq", "ts")
 ORDER_EVENT_COLUMNS = (
     "seq", "idx", "leg", "ts", "order_id", "account", "symbol", "kind", "status", "filled",
@@ -80,6 +87,8 @@ FILL_COLUMNS = (
     "seq", "idx", "leg", "ts", "trade_id", "account", "order_id", "symbol", "side",
     "liquidity", "price", "qty", "quote_qty", "fee", "fee_asset",
 )  # fmt: skip
+FILL_ROW_COLUMNS = (*FILL_COLUMNS, "order_status", "order_filled")
+"""A fill's stored row: the fill (`FILL_COLUMNS`) and its order's state right after it."""
 LEDGER_COLUMNS = (
     "seq", "idx", "ts", "account", "asset", "free", "locked", "delta_free", "delta_locked",
     "cause", "ref",
@@ -98,7 +107,6 @@ Row = tuple[int | str, ...] | list[int | str]
 """A row's values in its table's column order: a tuple, or for rows folded while the chunk
 was built (orders, order changes, candles) the list they were folded into."""
 _NEW = int(OrderStatus.NEW)
-_ACCEPTED = int(OrderEventKind.ACCEPTED)
 
 
 @dataclass
@@ -128,6 +136,7 @@ class Rows:
     exactly that for the write to apply."""
     events: int = 0
     orders: list[Row] = field(default_factory=list)
+    """In `ORDER_ROW_COLUMNS` order (fills: `FILL_ROW_COLUMNS`)."""
     order_updates: list[Row] = field(default_factory=list)
     order_events: list[Row] = field(default_factory=list)
     trades: list[Row] = field(default_factory=list)
@@ -158,7 +167,6 @@ _INT: Final = tuple(range(64))
 _OPPOSITE: Final = (0, int(Side.SELL), int(Side.BUY))
 _MAKER: Final = int(Liquidity.MAKER)
 _TAKER: Final = int(Liquidity.TAKER)
-_TRADE: Final = int(OrderEventKind.TRADE)
 _BUY: Final = int(Side.BUY)
 
 
@@ -228,7 +236,7 @@ class _Builder:
         # The hot path: accepted orders, balance changes and trades are inlined (most events).
         seq, ts = applied.seq, applied.ts
         rows = self.rows
-        order_events, ledger = rows.order_events, rows.ledger
+        ledger = rows.ledger
         balances, stored, new_orders = self.balances, self.state.balances, self.new_orders
         cause: tuple[str, str] | None = None
         idx = -1
@@ -259,11 +267,8 @@ class _Builder:
                     order_id, account, symbol, _INT[e.side], _INT[e.type], _INT[e.tif], price,
                     qty, e.quote_qty, e.stop_price, e.expire_ts, _INT[e.post_only],
                     e.visible_qty, _INT[e.stp], e.client_order_id, _NEW, 0, seq, ts, seq, ts,
+                    idx, price, qty,
                 ]  # fmt: skip
-                order_events.append((
-                    seq, idx, 0, ts, order_id, account, symbol, _ACCEPTED, _NEW, 0, price, qty,
-                    0, 0,
-                ))  # fmt: skip
             elif kind is TradeExecuted:
                 assert isinstance(e, TradeExecuted)
                 self.trade(seq, idx, ts, e)
@@ -281,26 +286,18 @@ class _Builder:
             maker_account, maker_fee, taker_order_id, taker_account, taker_fee,
         ))  # fmt: skip
         fee_asset = self.quotes.get(symbol) or self.state.quotes.get(symbol, "")
+        maker_status, taker_status = _INT[maker_status], _INT[taker_status]
         fills = rows.fills
         fills.append((
             seq, idx, 0, ts, trade_id, maker_account, maker_order_id, symbol, _OPPOSITE[side],
-            _MAKER, price, qty, quote_qty, maker_fee, fee_asset,
+            _MAKER, price, qty, quote_qty, maker_fee, fee_asset, maker_status, maker_filled,
         ))  # fmt: skip
         fills.append((
             seq, idx, 1, ts, trade_id, taker_account, taker_order_id, symbol, side, _TAKER,
-            price, qty, quote_qty, taker_fee, fee_asset,
+            price, qty, quote_qty, taker_fee, fee_asset, taker_status, taker_filled,
         ))  # fmt: skip
-        maker_status, taker_status = _INT[maker_status], _INT[taker_status]
         self.change(seq, ts, (symbol, maker_order_id), maker_status, maker_filled, 0, 0)
         self.change(seq, ts, (symbol, taker_order_id), taker_status, taker_filled, 0, 0)
-        rows.order_events.append((
-            seq, idx, 0, ts, maker_order_id, maker_account, symbol, _TRADE, maker_status,
-            maker_filled, price, qty, trade_id, 0,
-        ))  # fmt: skip
-        rows.order_events.append((
-            seq, idx, 1, ts, taker_order_id, taker_account, symbol, _TRADE, taker_status,
-            taker_filled, price, qty, trade_id, 0,
-        ))  # fmt: skip
         bucket = ts - ts % CANDLE_NS
         candle = self.candles.get((symbol, bucket))
         taker_buy = side == _BUY

@@ -16,7 +16,8 @@ trades already stored) and the indexes the account queries use. Version 3 makes 
 indexes integer-only: an order's changes by order id, an account's orders by order id.
 Version 4 lightens PostgreSQL writes (see `_V4`). Version 5 splits the candles' volume by
 aggressor: `taker_buy_volume` and `taker_buy_quote_volume` (Binance klines' "taker buy base /
-quote asset volume"), backfilled from the trades already stored.
+quote asset volume"), backfilled from the trades already stored. Version 6 stops repeating
+an order's acceptance and trades in `order_events` (see `_V6`).
 """
 
 from __future__ import annotations
@@ -210,7 +211,28 @@ _V5: Final = (
         taker_buy_quote_volume = {_TAKER_BUY_SUM.format(column="quote_qty")}""",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5)
+_V6: Final = (
+    # An order's acceptance is its `orders` row and its trades are its fills: `order_events`
+    # keeps only the other changes (cancels, expiries, amends, triggers, rejects), and
+    # `queries.order_events` merges the three. The order keeps where and as what it was
+    # accepted (an amend changes its price and quantity), each fill its order's state after
+    # it; an order's fills are found by order id like its other changes.
+    "ALTER TABLE orders ADD COLUMN accepted_idx INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE orders ADD COLUMN accepted_price BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE orders ADD COLUMN accepted_qty BIGINT NOT NULL DEFAULT 0",
+    """UPDATE orders SET accepted_idx = e.idx, accepted_price = e.price, accepted_qty = e.qty
+    FROM order_events AS e
+    WHERE e.order_id = orders.order_id AND e.symbol = orders.symbol AND e.kind = 1""",
+    "ALTER TABLE fills ADD COLUMN order_status SMALLINT NOT NULL DEFAULT 0",
+    "ALTER TABLE fills ADD COLUMN order_filled BIGINT NOT NULL DEFAULT 0",
+    """UPDATE fills SET order_status = e.status, order_filled = e.filled
+    FROM order_events AS e
+    WHERE e.seq = fills.seq AND e.idx = fills.idx AND e.leg = fills.leg AND e.kind = 3""",
+    "DELETE FROM order_events WHERE kind IN (1, 3)",
+    "CREATE INDEX fills_order_id ON fills (order_id)",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """Statements of each migration, oldest first; the schema version is how many ran."""
 
 
@@ -235,6 +257,7 @@ SECONDARY_INDEXES: Final = (
     ("order_events_order_id", "order_events (order_id)"),
     ("trades_symbol_ts", "trades (symbol, ts)"),
     ("fills_account_ts", "fills (account, ts)"),
+    ("fills_order_id", "fills (order_id)"),
     ("ledger_account_ts", "ledger (account, ts)"),
 )
 """The indexes that only reads use, as the migrations leave them (name, table and columns).

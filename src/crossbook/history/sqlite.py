@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 
 from crossbook.history.rows import (
     CANDLE_COLUMNS,
-    FILL_COLUMNS,
+    FILL_ROW_COLUMNS,
     LEDGER_COLUMNS,
-    ORDER_COLUMNS,
     ORDER_EVENT_COLUMNS,
+    ORDER_ROW_COLUMNS,
     TRADE_COLUMNS,
     Rows,
     State,
@@ -51,10 +51,10 @@ def _insert(table: str, columns: Sequence[str]) -> str:
 
 
 _INSERTS = (
-    ("orders", _insert("orders", ORDER_COLUMNS)),
+    ("orders", _insert("orders", ORDER_ROW_COLUMNS)),
     ("order_events", _insert("order_events", ORDER_EVENT_COLUMNS)),
     ("trades", _insert("trades", TRADE_COLUMNS)),
-    ("fills", _insert("fills", FILL_COLUMNS)),
+    ("fills", _insert("fills", FILL_ROW_COLUMNS)),
     ("ledger", _insert("ledger", LEDGER_COLUMNS)),
 )
 _UPDATE_ORDERS = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 import pytest
 
 from crossbook.domain.events import OrderAccepted
@@ -111,9 +112,33 @@ _COLUMNS = {
 }
 
 
+def _v1_rows(rows: rows_module.Rows) -> dict[str, list[Any]]:
+    """`rows` as version 1 stored them: every acceptance and trade leg in `order_events` too
+    (since version 6 they are only the order's row and its fills)."""
+    orders = [list(row) for row in rows.orders]
+    fills = [list(row) for row in rows.fills]
+    accepted = [
+        (o[17], o[21], 0, o[18], o[0], o[1], o[2], 1, 1, 0, o[22], o[23], 0, 0) for o in orders
+    ]
+    traded = [
+        (f[0], f[1], f[2], f[3], f[6], f[5], f[7], 3, f[15], f[16], f[10], f[11], f[4], 0)
+        for f in fills
+    ]
+    events = sorted([*map(tuple, rows.order_events), *accepted, *traded], key=lambda e: e[:3])
+    return {
+        "orders": [row[: len(rows_module.ORDER_COLUMNS)] for row in orders],
+        "order_events": events,
+        "trades": list(rows.trades),
+        "fills": [row[: len(rows_module.FILL_COLUMNS)] for row in fills],
+        "ledger": list(rows.ledger),
+        "balances": list(rows.balances),
+    }
+
+
 def test_migrations_run_on_an_older_schema(new_store: StoreFactory, store_kind: str) -> None:
     stream = records(2_000)
     rows = build(stream, State())
+    v1 = _v1_rows(rows)
 
     async def run() -> None:
         old, fresh = new_store(), new_store()
@@ -121,7 +146,7 @@ def test_migrations_run_on_an_older_schema(new_store: StoreFactory, store_kind: 
         assert await old.schema_version() == 1
         for table in _V1_TABLES:
             names = ", ".join(_COLUMNS[table])
-            for row in getattr(rows, table):
+            for row in v1[table]:
                 marks = ", ".join("?" * len(row))
                 await old.fetch(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(row))
         await old.fetch("UPDATE history_meta SET last_seq = ?", [rows.last_seq])
@@ -135,6 +160,14 @@ def test_migrations_run_on_an_older_schema(new_store: StoreFactory, store_kind: 
             old_tables, fresh_tables = await checks.dump(old), await checks.dump(fresh)
             for table in (*_V1_TABLES, "candles"):
                 assert old_tables[table] == fresh_tables[table], table
+            # an order's history reads as version 1 stored it, migrated or projected anew
+            for order in v1["orders"][::50]:
+                symbol, order_id = order[2], order[0]
+                stored = [e for e in v1["order_events"] if e[6] == symbol and e[4] == order_id]
+                assert len(stored) >= 1
+                for store in (old, fresh):
+                    history = await queries.order_events(store, symbol, order_id)
+                    assert [tuple(msgspec.structs.astuple(e)) for e in history] == stored
             state = await old.load_state()
             assert state.last_seq == stream[-1].seq
         finally:

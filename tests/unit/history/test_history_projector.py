@@ -90,9 +90,9 @@ def test_outages_and_lost_commits_write_everything_exactly_once() -> None:
 
     asyncio.run(run())
     want = checks.expected(stream)["counts"]
-    assert {table: len(rows) for table, rows in store.tables.items()} == {
-        table: want[table] for table in store.tables
-    }
+    assert checks.with_order_history(
+        {table: len(rows) for table, rows in store.tables.items()}
+    ) == {table: want[table] for table in store.tables}
     keys = [row[:3] for row in store.tables["fills"]]
     assert len(keys) == len(set(keys))
 
