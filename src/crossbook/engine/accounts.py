@@ -1,8 +1,9 @@
 """Accounts: balances free and locked per asset, fee rates, and the open orders they own.
 
 Balances are `Balance` records of integer units (`free`, `locked`), one per account and
-asset, mutated in place on the hot path; they hash by identity, so the exchange collects the
-ones a command touched in a dict without building keys.
+asset, mutated in place on the hot path; `touched` marks the ones the current command has
+already queued for its closing `BalanceChanged`, so the exchange collects them in a list, in
+order of first touch, without a dict.
 Fees are basis points of the quote notional: maker may be zero or negative (a rebate), taker
 is never negative. Holds reserve the worst case, so settlement never overdraws (see
 `Exchange` for the hold rules).
@@ -18,13 +19,14 @@ MAX_BALANCE = 2**62
 
 
 class Balance:
-    __slots__ = ("account", "asset", "free", "locked")
+    __slots__ = ("account", "asset", "free", "locked", "touched")
 
     def __init__(self, account: int, asset: str, free: int = 0, locked: int = 0) -> None:
         self.account = account
         self.asset = asset
         self.free = free
         self.locked = locked
+        self.touched = False
 
 
 class Account:
@@ -51,4 +53,11 @@ def valid_fees(maker_bps: int, taker_bps: int) -> bool:
 
 def hold_fee(notional: int, bps: int) -> int:
     """The fee a hold reserves: rounded up, never negative."""
-    return -(-notional * bps // 10000) if bps > 0 else 0
+    if bps <= 0:
+        return 0
+    if notional >= 0:
+        # notional * bps split so every product stays small: mypyc multiplies inline only
+        # non-negative operands below 2**30 and otherwise goes through Python int objects
+        high = notional // 10000
+        return high * bps + ((notional - high * 10000) * bps + 9999) // 10000
+    return -(-notional * bps // 10000)

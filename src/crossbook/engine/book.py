@@ -25,25 +25,33 @@ from crossbook.engine.level import Level
 from crossbook.engine.order import Order
 
 # Step kinds `match` reports.
-FILL = 0
+FILL: Final = 0
 """(FILL, maker, price, qty): a trade."""
-STP_EXPIRE_MAKER = 1
+STP_EXPIRE_MAKER: Final = 1
 """(STP_EXPIRE_MAKER, maker, 0, 0): the maker left the book by self-trade prevention."""
-STP_DECREMENT = 2
+STP_DECREMENT: Final = 2
 """(STP_DECREMENT, maker, 0, lots): both orders shrank by `lots` without trading."""
 
 # Why `match` stopped early (0: it ran out of size, price or liquidity).
-STOP_STP_TAKER = 1
+STOP_STP_TAKER: Final = 1
 """Self-trade prevention expires the taker's remainder."""
-STOP_BUDGET = 2
+STOP_BUDGET: Final = 2
 """The taker cannot afford another lot at the next price."""
 
 BUY: Final = Side.BUY
-_UNLIMITED = 1 << 62
+_UNLIMITED: Final = 1 << 62
 
 
 def fee_of(notional: int, bps: int) -> int:
     """Fee on a notional, truncated toward zero (a rebate when `bps` is negative)."""
+    if notional >= 0:
+        # notional * bps split so every product stays small: mypyc multiplies inline only
+        # non-negative operands below 2**30 and otherwise goes through Python int objects
+        high = notional // 10000
+        low = notional - high * 10000
+        if bps >= 0:
+            return high * bps + low * bps // 10000
+        return -(high * -bps + low * -bps // 10000)
     if bps >= 0:
         return notional * bps // 10000
     return -(notional * -bps // 10000)
@@ -64,6 +72,7 @@ class Book:
         "bids",
         "dirty_asks",
         "dirty_bids",
+        "queued",
         "symbol",
         "update_id",
     )
@@ -75,8 +84,11 @@ class Book:
         self.bid_prices: list[int] = []
         self.ask_prices: list[int] = []
         self.update_id = 0
-        self.dirty_bids: set[int] = set()
-        self.dirty_asks: set[int] = set()
+        self.dirty_bids: list[Level] = []
+        """Bid levels changed since `take_changes` (each once: `Level.dirty`), maybe emptied."""
+        self.dirty_asks: list[Level] = []
+        self.queued = False
+        """Whether the exchange has queued this book for the current command's depth event."""
 
     # -- resting orders ------------------------------------------------------------------
 
@@ -101,7 +113,9 @@ class Book:
         level.qty += shown
         level.hidden += remaining - shown
         level.count += 1
-        dirty.add(price)
+        if not level.dirty:
+            level.dirty = True
+            dirty.append(level)
 
     def remove(self, order: Order) -> None:
         """Take a resting order out of the book."""
@@ -112,7 +126,9 @@ class Book:
             levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
         level = levels[price]
         level.remove(order)
-        dirty.add(price)
+        if not level.dirty:
+            level.dirty = True
+            dirty.append(level)
         if not level.count:
             del levels[price]
             del prices[bisect_left(prices, price)]
@@ -121,7 +137,9 @@ class Book:
         """Shrink a resting order's total size in place, keeping its queue position."""
         level = (self.bids if order.side is BUY else self.asks)[order.price]
         _shrink(level, order, lots)
-        (self.dirty_bids if order.side is BUY else self.dirty_asks).add(order.price)
+        if not level.dirty:
+            level.dirty = True
+            (self.dirty_bids if order.side is BUY else self.dirty_asks).append(level)
 
     # -- matching ------------------------------------------------------------------------
 
@@ -157,7 +175,6 @@ class Book:
                 break
             level = levels[best]
             unit = best * notional_units
-            queue = level.queue
             while level.count:
                 maker = level.head()
                 lots = rem if rem < maker.shown else maker.shown
@@ -178,7 +195,9 @@ class Book:
                         break
                     continue
                 notional = unit * lots
-                dirty.add(best)
+                if not level.dirty:
+                    level.dirty = True
+                    dirty.append(level)
                 if cash_cap >= 0:
                     cash_spent += notional + fee_of(notional, fee_bps)
                 maker.filled += lots
@@ -189,13 +208,13 @@ class Book:
                 rem -= lots
                 if not maker.shown:
                     left = maker.qty - maker.filled
-                    queue.popleft()
+                    level.pop_head()
                     if left:
                         refill = maker.visible_qty if maker.visible_qty < left else left
                         maker.shown = refill
                         level.qty += refill
                         level.hidden -= refill
-                        queue.append(maker)
+                        level.queue.append(maker)
                     else:
                         maker.live = False
                         level.count -= 1
@@ -221,7 +240,9 @@ class Book:
         if stp is StpMode.DECREMENT and not taker.qty:
             return rem, STOP_STP_TAKER
         # from here the maker's level changes
-        (self.dirty_bids if maker.side is BUY else self.dirty_asks).add(level.price)
+        if not level.dirty:
+            level.dirty = True
+            (self.dirty_bids if maker.side is BUY else self.dirty_asks).append(level)
         if stp is StpMode.EXPIRE_MAKER or stp is StpMode.EXPIRE_BOTH:
             level.remove(maker)
             reporter.on_match(STP_EXPIRE_MAKER, maker, 0, 0)
@@ -327,20 +348,36 @@ class Book:
             _changes(asks, self.asks, False) if asks else [],
         )
 
+    def drop_changes(self) -> None:
+        """Forget the changed levels without reporting them."""
+        for level in self.dirty_bids:
+            level.dirty = False
+        for level in self.dirty_asks:
+            level.dirty = False
+        self.dirty_bids.clear()
+        self.dirty_asks.clear()
+
 
 def _changes(
-    dirty: set[int], levels: dict[int, Level], descending: bool
+    dirty: list[Level], levels: dict[int, Level], descending: bool
 ) -> list[tuple[int, int, int]]:
-    # most commands touch one price: skip the sort for it
+    # most commands touch one level: its own totals are the answer (zero once emptied)
     if len(dirty) == 1:
-        price = dirty.pop()
-        level = levels.get(price)
-        return [(price, level.qty, level.count) if level is not None else (price, 0, 0)]
-    out = []
-    for price in sorted(dirty, reverse=descending):
-        level = levels.get(price)
-        out.append((price, level.qty, level.count) if level is not None else (price, 0, 0))
+        level = dirty[0]
+        level.dirty = False
+        dirty.clear()
+        return [(level.price, level.qty, level.count) if level.count else (level.price, 0, 0)]
+    # an emptied level and a new one at the same price may both be listed: report the price
+    # once, from the level that is in the book now
+    prices = set()
+    for level in dirty:
+        level.dirty = False
+        prices.add(level.price)
     dirty.clear()
+    out = []
+    for price in sorted(prices, reverse=descending):
+        current = levels.get(price)
+        out.append((price, current.qty, current.count) if current is not None else (price, 0, 0))
     return out
 
 

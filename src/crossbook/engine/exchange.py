@@ -69,6 +69,7 @@ from crossbook.engine.book import (
     STP_EXPIRE_MAKER,
     Book,
     Reporter,
+    fee_of,
 )
 from crossbook.engine.lifecycle import TRANSITIONS, InvariantError, Step, advance
 from crossbook.engine.order import Order, OrderView
@@ -101,6 +102,17 @@ NO_LIQUIDITY: Final = CloseReason.NO_LIQUIDITY
 INSUFFICIENT_FUNDS: Final = CloseReason.INSUFFICIENT_FUNDS
 SELF_TRADE: Final = CloseReason.SELF_TRADE
 _EXPIRE: Final = cmd.ExpireOrders()
+# Classes and functions from other modules, as final module constants too: mypyc reads a
+# plain imported name from the module's dict at every use.
+_PLACE_ORDER: Final = PlaceOrder
+_CANCEL_ORDER: Final = CancelOrder
+_ASTUPLE: Final = astuple
+_BALANCE_CHANGED: Final = BalanceChanged
+_DEPTH_CHANGED: Final = DepthChanged
+_ORDER_ACCEPTED: Final = OrderAccepted
+_ORDER_CANCELED: Final = OrderCanceled
+_ORDER_EXPIRED: Final = OrderExpired
+_TRADE_EXECUTED: Final = TradeExecuted
 _PLACE_FIELDS: Final = (
     "account", "symbol", "side", "type", "qty", "price", "tif", "quote_qty", "stop_price",
     "expire_ts", "post_only", "visible_qty", "stp", "client_order_id",
@@ -186,8 +198,10 @@ class Exchange(Reporter):
         self._events: list[ev.Event] = []
         self._replayed: list[ev.Event] = []
         """The scratch list `replay` collects (and drops) a command's events in."""
-        self._touched: dict[Balance, None] = {}
-        self._dirty: dict[str, Book] = {}
+        self._touched: list[Balance] = []
+        """The balances the current command changed, in order of first change (`_touch`)."""
+        self._dirty: list[Book] = []
+        """The books the current command may have changed (`_mark`)."""
         # the taker being matched, for `on_match`
         self._taker = Order(
             0, 0, "", BUY, OrderType.LIMIT, 0, 0, TimeInForce.GTC, 0, 0, 0, False, 0,
@@ -220,25 +234,27 @@ class Exchange(Reporter):
         events: list[ev.Event] = []
         self._events = events
         self.last_seq = seq
-        if type(command) is PlaceOrder:
+        if type(command) is _PLACE_ORDER:
             self._place(command, ts)
-        elif type(command) is CancelOrder:
+        elif type(command) is _CANCEL_ORDER:
             self._cancel(command, ts)
         else:
             self._handlers[type(command)](command, ts)
         touched = self._touched
         if touched:
             for bal in touched:
-                changed = BalanceChanged(bal.account, bal.asset, bal.free, bal.locked)
+                bal.touched = False
+                changed = _BALANCE_CHANGED(bal.account, bal.asset, bal.free, bal.locked)
                 events.append(changed)
             touched.clear()
         dirty = self._dirty
         if dirty:
-            for book in dirty.values():
+            for book in dirty:
+                book.queued = False
                 if book.dirty_bids or book.dirty_asks:
                     bids, asks = book.take_changes()
                     book.update_id += 1
-                    events.append(DepthChanged(book.symbol, book.update_id, bids, asks))
+                    events.append(_DEPTH_CHANGED(book.symbol, book.update_id, bids, asks))
             dirty.clear()
         return events
 
@@ -250,19 +266,23 @@ class Exchange(Reporter):
         events.clear()
         self._events = events
         self.last_seq = seq
-        if type(command) is PlaceOrder:
+        if type(command) is _PLACE_ORDER:
             self._place(command, ts)
-        elif type(command) is CancelOrder:
+        elif type(command) is _CANCEL_ORDER:
             self._cancel(command, ts)
         else:
             self._handlers[type(command)](command, ts)
-        self._touched.clear()
+        touched = self._touched
+        if touched:
+            for bal in touched:
+                bal.touched = False
+            touched.clear()
         dirty = self._dirty
         if dirty:
-            for book in dirty.values():
+            for book in dirty:
+                book.queued = False
                 if book.dirty_bids or book.dirty_asks:
-                    book.dirty_bids.clear()
-                    book.dirty_asks.clear()
+                    book.drop_changes()
                     book.update_id += 1
             dirty.clear()
 
@@ -280,6 +300,18 @@ class Exchange(Reporter):
                 account, symbol, client_order_id, code, message, order_id
             )
         )
+
+    def _touch(self, bal: Balance) -> None:
+        """Queue a changed balance for the command's closing `BalanceChanged` (once)."""
+        if not bal.touched:
+            bal.touched = True
+            self._touched.append(bal)
+
+    def _mark(self, book: Book) -> None:
+        """Queue a book whose levels may have changed for the command's `DepthChanged`."""
+        if not book.queued:
+            book.queued = True
+            self._dirty.append(book)
 
     # -- placing ---------------------------------------------------------------------------
 
@@ -313,7 +345,7 @@ class Exchange(Reporter):
         (
             account, symbol, side, typ, qty, price, tif, quote_qty, stop_price, expire_ts,
             post_only, visible_qty, stp, cid,
-        ) = astuple(c)
+        ) = _ASTUPLE(c)
         market = self.markets.get(symbol) or self._market_of(symbol)
         acct = self.accounts_.get(account)
         if market is None:
@@ -373,7 +405,7 @@ class Exchange(Reporter):
             worst = acct.maker_bps if acct.maker_bps > taker else taker
             notional = price * qty * market.notional_units
             hold_asset = market.quote
-            hold = notional - (-notional * worst // 10000) if worst > 0 else notional
+            hold = notional + hold_fee(notional, worst)
             order.hold_bps = worst
         else:
             hold_asset, hold = market.base, qty * market.lot_units
@@ -392,7 +424,7 @@ class Exchange(Reporter):
         bal.free -= hold
         bal.locked += hold
         order.locked = hold
-        self._touched[bal] = None
+        self._touch(bal)
         self.orders[order_id] = order
         acct.open_orders[order_id] = order
         if cid:
@@ -401,7 +433,7 @@ class Exchange(Reporter):
             heappush(expiries, (expire_ts, order_id))
         working = not waits
         self._events.append(
-            OrderAccepted(
+            _ORDER_ACCEPTED(
                 order_id, account, symbol, side, typ, qty, price, tif,
                 quote_qty, stop_price, expire_ts, post_only, visible_qty, stp, cid,
                 working,
@@ -443,7 +475,9 @@ class Exchange(Reporter):
         book = where.book
         market = _IS_MARKET[order.type]
         buy = order.side is BUY
-        self._dirty[order.symbol] = book
+        if not book.queued:
+            book.queued = True
+            self._dirty.append(book)
         if market:
             crossing = True
         elif buy:
@@ -495,12 +529,8 @@ class Exchange(Reporter):
         maker_bps = maker_acct.maker_bps
         if not taker_buys and maker_bps > maker.hold_bps:
             maker_bps = maker.hold_bps
-        # `fee_of`, inlined: truncated toward zero, a rebate when negative
-        if maker_bps >= 0:
-            maker_fee = notional * maker_bps // 10000
-        else:
-            maker_fee = -(notional * -maker_bps // 10000)
-        taker_fee = notional * self._taker_bps // 10000  # taker rates are never negative
+        maker_fee = fee_of(notional, maker_bps)
+        taker_fee = fee_of(notional, self._taker_bps)
         if taker_buys:
             buyer, buyer_acct, buyer_fee = taker, taker_acct, taker_fee
             seller, seller_acct, seller_fee = maker, maker_acct, maker_fee
@@ -514,16 +544,24 @@ class Exchange(Reporter):
         touched = self._touched
         bal = buyer_acct.balances[quote]
         bal.locked -= paid
-        touched[bal] = None
+        if not bal.touched:
+            bal.touched = True
+            touched.append(bal)
         bal = buyer_acct.balances.get(base) or buyer_acct.balance(base)
         bal.free += base_units
-        touched[bal] = None
+        if not bal.touched:
+            bal.touched = True
+            touched.append(bal)
         bal = seller_acct.balances[base]
         bal.locked -= base_units
-        touched[bal] = None
+        if not bal.touched:
+            bal.touched = True
+            touched.append(bal)
         bal = seller_acct.balances.get(quote) or seller_acct.balance(quote)
         bal.free += notional - seller_fee
-        touched[bal] = None
+        if not bal.touched:
+            bal.touched = True
+            touched.append(bal)
         fees = self.fees_collected
         fees[quote] = fees.get(quote, 0) + buyer_fee + seller_fee
         maker_done = maker.filled == maker.qty
@@ -544,7 +582,7 @@ class Exchange(Reporter):
         symbol = market.symbol
         self.last_prices[symbol] = price
         self._events.append(
-            TradeExecuted(
+            _TRADE_EXECUTED(
                 trade_id, symbol, price, lots, notional,
                 taker.side, maker.order_id, maker.account,
                 maker_fee, maker.filled, maker.status, taker.order_id,
@@ -590,7 +628,7 @@ class Exchange(Reporter):
             bal.free += excess
             bal.locked -= excess
             order.locked -= excess
-            self._touched[bal] = None
+            self._touch(bal)
         elif excess < 0:
             raise InvariantError(f"Invariant: order {order.order_id} holds less than it needs")
 
@@ -604,7 +642,7 @@ class Exchange(Reporter):
             bal.free += order.locked
             bal.locked -= order.locked
             order.locked = 0
-            self._touched[bal] = None
+            self._touch(bal)
         oid = order.order_id
         del self.orders[oid]
         del acct.open_orders[oid]
@@ -617,7 +655,7 @@ class Exchange(Reporter):
         if order.live:
             book = self.books[symbol]
             book.remove(order)
-            self._dirty[symbol] = book
+            self._mark(book)
         elif not order.working:
             self.stops[symbol].discard(order.order_id, order.side, order.type, order.stop_price)
         # the lifecycle table's close rows, inlined for open orders (`advance` raises otherwise)
@@ -628,7 +666,7 @@ class Exchange(Reporter):
             status = advance(status, step)  # raises: a closed order does not close again
         order.status = status
         self._finish(order, self.accounts_[order.account])
-        event = OrderCanceled if step is CANCEL else OrderExpired
+        event = _ORDER_CANCELED if step is CANCEL else _ORDER_EXPIRED
         self._events.append(
             event(
                 order.order_id, order.account, symbol, order.client_order_id, reason,
@@ -699,7 +737,7 @@ class Exchange(Reporter):
         symbol: str
         given: int
         cid: str
-        account, symbol, given, cid = astuple(c)  # `_CANCEL_FIELDS` pins the order
+        account, symbol, given, cid = _ASTUPLE(c)  # `_CANCEL_FIELDS` pins the order
         # the caller's own open order, found directly: `_find`'s checks would all pass
         order_id = given
         if not order_id and cid:
@@ -761,7 +799,7 @@ class Exchange(Reporter):
                 return None
         if new_price == order.price and new_qty < order.qty:
             book.reduce(order, order.qty - new_qty)
-            self._dirty[symbol] = book
+            self._mark(book)
             self._release_excess(order, acct, market)
             self._amended(order, kept_priority=True)
             return None
@@ -787,10 +825,10 @@ class Exchange(Reporter):
                 cid, order_id,
             )
         book.remove(order)
-        self._dirty[symbol] = book
+        self._mark(book)
         bal.free += order.locked - replacement.locked
         bal.locked += replacement.locked - order.locked
-        self._touched[bal] = None
+        self._touch(bal)
         self.orders[order_id] = replacement
         acct.open_orders[order_id] = replacement
         self._amended(replacement, kept_priority=False)
@@ -864,7 +902,7 @@ class Exchange(Reporter):
         self.tx_ids.add(c.tx_id)
         bal.free += c.amount
         self.deposited[c.asset] = self.deposited.get(c.asset, 0) + c.amount
-        self._touched[bal] = None
+        self._touch(bal)
         self._events.append(ev.FundsDeposited(c.account, c.asset, c.amount, c.tx_id))
 
     def _withdraw(self, c: cmd.Withdraw, ts: int) -> None:
@@ -881,7 +919,7 @@ class Exchange(Reporter):
         self.tx_ids.add(c.tx_id)
         bal.free -= c.amount
         self.withdrawn[c.asset] = self.withdrawn.get(c.asset, 0) + c.amount
-        self._touched[bal] = None
+        self._touch(bal)
         self._events.append(ev.FundsWithdrawn(c.account, c.asset, c.amount, c.tx_id))
 
     def _add_asset(self, c: cmd.AddAsset, ts: int) -> None:

@@ -1,31 +1,34 @@
 """A price level: a FIFO queue of resting orders at one price.
 
 Ordering invariant: orders trade in arrival order; an iceberg whose shown part is exhausted
-goes to the back with a fresh shown part. Removal from the middle is lazy: the order is
-marked not `live` and skipped when it reaches the head; the queue is compacted when dead
-entries outnumber live ones, so memory stays proportional to live orders.
+goes to the back with a fresh shown part. The queue is a list read from `start`: taking the
+head only moves `start` (the consumed prefix is cut off once it is at least half the list).
+Removal from the middle is lazy: the order is marked not `live` and skipped when it reaches
+the head; the queue is compacted when dead entries outnumber live ones, so memory stays
+proportional to live orders.
 
 Totals: `qty` is the sum of shown lots (what depth displays), `hidden` the iceberg reserve,
-`count` the live orders. All O(1) to maintain.
+`count` the live orders. All O(1) to maintain. `dirty` marks a level already queued in its
+book's list of levels changed by the current command.
 """
 
 from __future__ import annotations
-
-from collections import deque
 
 from crossbook.engine.order import Order
 
 
 class Level:
-    __slots__ = ("count", "dead", "hidden", "price", "qty", "queue")
+    __slots__ = ("count", "dead", "dirty", "hidden", "price", "qty", "queue", "start")
 
     def __init__(self, price: int) -> None:
         self.price = price
-        self.queue: deque[Order] = deque()
+        self.queue: list[Order] = []
+        self.start = 0
         self.qty = 0
         self.hidden = 0
         self.count = 0
         self.dead = 0
+        self.dirty = False
 
     def append(self, order: Order) -> None:
         order.live = True
@@ -37,12 +40,22 @@ class Level:
     def head(self) -> Order:
         """The live order at the front; only call when `count > 0`."""
         queue = self.queue
-        order = queue[0]
+        i = self.start
+        order = queue[i]
         while not order.live:
-            queue.popleft()
+            i += 1
             self.dead -= 1
-            order = queue[0]
+            order = queue[i]
+        self.start = i
         return order
+
+    def pop_head(self) -> None:
+        """Take the order `head` returned off the front of the queue."""
+        i = self.start + 1
+        if i >= 32 and 2 * i >= len(self.queue):
+            del self.queue[:i]
+            i = 0
+        self.start = i
 
     def remove(self, order: Order) -> None:
         """Take a live order out of the queue (cancel, expiry, self-trade prevention)."""
@@ -52,9 +65,10 @@ class Level:
         self.count -= 1
         self.dead += 1
         if self.dead > 16 and self.dead > self.count:
-            self.queue = deque(o for o in self.queue if o.live)
+            self.queue = [o for o in self.queue[self.start :] if o.live]
+            self.start = 0
             self.dead = 0
 
     def orders(self) -> list[Order]:
         """Live orders in priority order."""
-        return [o for o in self.queue if o.live]
+        return [o for o in self.queue[self.start :] if o.live]

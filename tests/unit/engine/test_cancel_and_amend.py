@@ -204,6 +204,14 @@ def test_an_amend_that_raises_the_size_loses_time_priority() -> None:
     assert v.balance(ALICE, "BTC") == (FUNDS - 6, 6)
 
 
+def test_an_amend_that_raises_the_only_order_at_a_price_reports_that_price_once() -> None:
+    v = venue()
+    oid = accepted_id(v.sell(ALICE, 5, 100))
+    # the level empties and a new one opens at the same price within one command
+    [change] = of(v.amend(ALICE, oid, qty=7), ev.DepthChanged)
+    assert (change.bids, change.asks) == ([], [(100, 7, 1)])
+
+
 def test_an_amend_that_changes_the_price_loses_priority_and_may_trade() -> None:
     v = venue()
     bid = accepted_id(v.buy(BOB, 2, 99))

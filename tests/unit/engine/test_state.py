@@ -97,7 +97,7 @@ def test_check_invariants_catches_a_crossed_book() -> None:
     ask = v.ex.books["BTC-USD"].asks.pop(101)
     v.ex.books["BTC-USD"].ask_prices[0] = 100
     ask.price = 100
-    ask.queue[0].price = 100
+    ask.orders()[0].price = 100
     v.ex.books["BTC-USD"].asks[100] = ask
     with pytest.raises(InvariantError, match="crossed"):
         v.ex.check_invariants()
