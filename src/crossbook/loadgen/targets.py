@@ -16,11 +16,11 @@ before its answer is `LOST`.
   so the reports of requests answered `LOST` still reach the flow and `acked`.
 - `WsTarget`: one SDK `Stream` on the native `/v1/ws` per connection, logged in with the
   account's key and subscribed to its `user` channel; `place`, `cancel` and `amend`
-  requests pipeline (any number in flight, replies matched by request id). The flow's open
-  orders follow the user events (`accepted`, `trade`, `canceled`, `expired`, `amended`), so
-  orders filled by other connections leave it as they do for binary. `exact` is False once
-  the stream reconnected or dropped queued events: that account's open orders are then
-  not known exactly.
+  requests pipeline (any number in flight, replies matched by request id) through the
+  stream's callback form (no task or future per request). The flow's open orders follow
+  the user events (`accepted`, `trade`, `canceled`, `expired`, `amended`), folded as they
+  arrive, so orders filled by other connections leave it as they do for binary. `exact` is
+  False once the stream reconnected: that account's open orders are then not known exactly.
 - `RestTarget`: one keep-alive HTTP/1.1 connection per account, signed natively; requests
   are sent one at a time per connection, in order (no HTTP pipelining), queued while busy.
 """
@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 import msgspec
 
@@ -176,12 +177,11 @@ class WsTarget:
         grids: dict[str, Grid],
     ) -> None:
         self.account, self.flow, self.acked, self.grids = account, flow, acked, grids
-        # A slow node shows up as latency, not as lost requests; events are never dropped
-        # for a full queue unless a run goes far beyond what the node can answer.
-        self.stream = Stream(url, api_key=key, secret=secret, max_queue=1_000_000,
-                             request_timeout=120.0, max_delay=1.0)
+        # A slow node shows up as latency, not as lost requests. User events are folded as
+        # they arrive (no queue, no consumer task).
+        self.stream = Stream(url, api_key=key, secret=secret, request_timeout=120.0,
+                             max_delay=1.0, on_message=self._message)
         self.connections = 0
-        self.consumer: asyncio.Task[None] | None = None
 
     @property
     def exact(self) -> bool:
@@ -190,63 +190,56 @@ class WsTarget:
     async def open(self) -> None:
         await self.stream.subscribe("user")
         await self.stream.start()
-        self.consumer = asyncio.get_running_loop().create_task(self._consume())
 
     async def close(self) -> None:
         # Events precede the reply to a later request on the same socket: after the pong
-        # every event of the run is queued, and one short pause lets the consumer fold them.
+        # every event of the run has been folded.
         with contextlib.suppress(CrossbookError, TimeoutError):
             await asyncio.wait_for(self.stream.request("ping"), 10)
-        await asyncio.sleep(0.01)
-        if self.consumer is not None:
-            self.consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.consumer
         await self.stream.close()
 
     def send(self, action: Action, answered: Answered) -> None:
-        task = asyncio.get_running_loop().create_task(self._request(action))
-        task.add_done_callback(
-            lambda done: answered(LOST if done.cancelled() or done.exception() else done.result())
-        )
-
-    async def _request(self, action: Action) -> int:
-        grid, request = self.grids[action.symbol], self.stream.request
+        grid = self.grids[action.symbol]
+        fields: dict[str, Any]
+        if action.kind == "new":
+            op, fields = "place", {"order": {
+                "symbol": action.symbol, "side": "buy" if action.side == 1 else "sell",
+                "type": "limit", "quantity": grid.qty(action.qty),
+                "price": grid.price(action.price), "client_order_id": action.client_order_id,
+            }}
+        elif action.kind == "cancel":
+            op, fields = "cancel", {"symbol": action.symbol, "order_id": action.order_id}
+        elif action.qty:
+            op, fields = "amend", {"symbol": action.symbol, "order_id": action.order_id,
+                                   "quantity": grid.qty(action.qty)}
+        else:
+            op, fields = "amend", {"symbol": action.symbol, "order_id": action.order_id,
+                                   "price": grid.price(action.price)}
         try:
-            if action.kind == "new":
-                placed = await request("place", order={
-                    "symbol": action.symbol, "side": "buy" if action.side == 1 else "sell",
-                    "type": "limit", "quantity": grid.qty(action.qty),
-                    "price": grid.price(action.price),
-                    "client_order_id": action.client_order_id,
-                })
-                order_id = int(placed["order_id"])
-                self.acked.append((self.account, action.client_order_id, order_id))
-                return 0
-            if action.kind == "cancel":
-                await request("cancel", symbol=action.symbol, order_id=action.order_id)
-            elif action.qty:
-                await request("amend", symbol=action.symbol, order_id=action.order_id,
-                              quantity=grid.qty(action.qty))
-            else:
-                await request("amend", symbol=action.symbol, order_id=action.order_id,
-                              price=grid.price(action.price))
-        except ApiError as exc:
-            if action.kind != "new" and exc.code in _GONE:
-                self.flow.closed(self.account, action.order_id)
-            return int(exc.code)
-        except CrossbookError:  # the connection dropped: the outcome is unknown
-            return LOST
-        return 0
+            self.stream.send(op, fields, partial(self._answered, action, answered))
+        except CrossbookError:  # not connected (reconnecting): nothing was sent
+            answered(LOST)
 
-    async def _consume(self) -> None:
-        stream = self.stream
-        while True:
-            message = await stream.next()
-            if type(message) is OrderEvent:
-                self._event(message)
-            elif isinstance(message, Reconnected):
-                self.connections += 1
+    def _answered(
+        self, action: Action, answered: Answered, result: Any, error: BaseException | None
+    ) -> None:
+        if error is None:
+            if action.kind == "new":
+                self.acked.append((self.account, action.client_order_id,
+                                   int(result["order_id"])))
+            answered(0)
+        elif isinstance(error, ApiError):
+            if action.kind != "new" and error.code in _GONE:
+                self.flow.closed(self.account, action.order_id)
+            answered(int(error.code))
+        else:  # the connection dropped or the answer never came: the outcome is unknown
+            answered(LOST)
+
+    def _message(self, message: object) -> None:
+        if type(message) is OrderEvent:
+            self._event(message)
+        elif isinstance(message, Reconnected):
+            self.connections += 1
 
     def _event(self, event: OrderEvent) -> None:
         flow, account, kind = self.flow, self.account, event.event
