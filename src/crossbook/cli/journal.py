@@ -2,8 +2,8 @@
 
 DIR is a node's data directory (it holds `journal/` and `snapshots/`).
 
-- `verify` reads everything and changes nothing: every frame's CRC and the seq chain, a torn
-  tail (reported; a node cuts it on start), every snapshot checked against a full replay.
+- `verify` reads everything and changes nothing: every frame's CRC and every record's seq, a
+  torn tail (reported; a node cuts it on start), every snapshot checked against a full replay.
   Exit status 0 when the node would start, 1 when it would refuse (damage in the middle).
 - `dump` prints records as JSON lines (`{"seq", "ts", "command"}`), from `--from` on.
 - `replay` replays the whole journal and prints the state hash and the rate.
@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from crossbook.domain.commands import Command
 from crossbook.domain.values import Nanos, Seq
 from crossbook.engine.exchange import Exchange
 from crossbook.journal.core import JOURNAL_DIR, SNAPSHOT_DIR, recover_directory
@@ -54,8 +55,28 @@ def register(sub: Any) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    store = SnapshotStore(args.dir / SNAPSHOT_DIR)
+    checks: dict[int, SnapshotMeta] = {}
+    skipped: list[str] = []
+    for path in store.paths():
+        try:
+            meta, _ = store.load(path)
+        except (SnapshotCorrupt, msgspec.DecodeError) as exc:
+            skipped.append(f"snapshot skipped: {exc}")
+            continue
+        checks[meta.seq] = meta
+    engine = Exchange()
+    compared: list[tuple[int, bool]] = []
+
+    def apply(seq: int, ts: int, command: Command) -> None:
+        engine.apply(Seq(seq), Nanos(ts), command)
+        meta_at = checks.pop(seq, None)
+        if meta_at is not None:
+            compared.append((seq, meta_at.state_hash == engine.state_hash()))
+
     try:
-        state = scan_journal(args.dir / JOURNAL_DIR, repair=False)
+        # One pass: every frame's CRC, every record's seq, applied as it is read.
+        state = scan_journal(args.dir / JOURNAL_DIR, repair=False, apply=apply)
     except JournalCorrupt as exc:
         print(f"REFUSE: {exc}", file=sys.stderr)
         return 1
@@ -64,28 +85,14 @@ def run_verify(args: argparse.Namespace) -> int:
         tail = state.tail
         print(f"torn tail: {tail.path} at offset {tail.offset}, {tail.dropped_bytes} bytes "
               f"({tail.reason}); a node cuts it on start")  # fmt: skip
-    store = SnapshotStore(args.dir / SNAPSHOT_DIR)
-    checks: dict[int, SnapshotMeta] = {}
-    for path in store.paths():
-        try:
-            meta, _ = store.load(path)
-        except (SnapshotCorrupt, msgspec.DecodeError) as exc:
-            print(f"snapshot skipped: {exc}")
-            continue
-        checks[meta.seq] = meta
-    engine = Exchange()
-    bad = 0
-    for record in iter_records(state):
-        engine.apply(Seq(record.seq), Nanos(record.ts), record.command)
-        meta_at = checks.pop(record.seq, None)
-        if meta_at is not None:
-            same = meta_at.state_hash == engine.state_hash()
-            bad += not same
-            print(f"snapshot {meta_at.seq}: {'matches' if same else 'DIFFERS from'} the replay")
+    for line in skipped:
+        print(line)
+    for seq, same in compared:
+        print(f"snapshot {seq}: {'matches' if same else 'DIFFERS from'} the replay")
     for seq in checks:
         print(f"snapshot {seq}: beyond the journal, a node deletes it on start")
     print(f"state hash {engine.state_hash()}")
-    return 1 if bad else 0
+    return 0 if all(same for _, same in compared) else 1
 
 
 def run_dump(args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from itertools import takewhile
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -130,13 +129,22 @@ def remove_snapshots_beyond(store: SnapshotStore, last_seq: int) -> list[Path]:
 def full_replay(
     journal_dir: Path, fresh: Callable[[], E], *, upto_seq: int | None = None
 ) -> tuple[E, JournalState]:
-    """Replay from the first record without snapshots or repairs (read-only)."""
-    state = scan_journal(journal_dir, repair=False)
+    """Replay from the first record without snapshots or repairs (read-only).
+
+    One pass: each segment is read, validated and applied as it goes (`scan_journal` with
+    `apply`); the engine is returned only once the whole journal checked out.
+    """
     engine = fresh()
-    replay = engine.replay
-    records = iter_records(state)
-    if upto_seq is not None:
-        records = takewhile(lambda record: record.seq <= upto_seq, records)
-    for record in records:
-        replay(record.seq, record.ts, record.command)
+    apply = engine.replay if upto_seq is None else _upto(engine.replay, upto_seq)
+    state = scan_journal(journal_dir, repair=False, apply=apply)
     return engine, state
+
+
+def _upto(
+    replay: Callable[[int, int, Command], None], last_seq: int
+) -> Callable[[int, int, Command], None]:
+    def apply(seq: int, ts: int, command: Command) -> None:
+        if seq <= last_seq:
+            replay(seq, ts, command)
+
+    return apply

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 from pathlib import Path
 
+import crc32c
 import pytest
 
 from crossbook.domain.commands import Deposit
 from crossbook.domain.values import AccountId, Units
 from crossbook.journal.file import Durability, JournalLocked, open_journal
-from crossbook.journal.format import HEADER_SIZE
+from crossbook.journal.format import (
+    FRAME_HEADER,
+    HEADER_SIZE,
+    MARK_EVERY,
+    encode_header,
+    frame,
+)
+from crossbook.journal.recovery import full_replay
 from crossbook.journal.segments import (
     JournalCorrupt,
     iter_records,
     list_segments,
     scan_journal,
+    segment_name,
 )
 
 
@@ -54,6 +64,20 @@ def test_records_survive_reopen_and_rotate_by_size(tmp_path: Path) -> None:
     assert [r.seq for r in iter_records(state)] == list(range(1, 501))
     assert [r.seq for r in iter_records(state, after_seq=432)] == list(range(433, 501))
     assert next(iter_records(state, after_seq=499)).command == _deposit(500)
+
+
+def test_records_after_a_seq_start_from_the_nearest_mark(tmp_path: Path) -> None:
+    total = 2 * MARK_EVERY + 10
+    _write(tmp_path, 1, total, batch=1000)
+    state = scan_journal(tmp_path, repair=False)
+    (segment,) = state.segments
+    assert len(segment.marks) == 2
+    for after in (MARK_EVERY - 1, MARK_EVERY, MARK_EVERY + 1, 2 * MARK_EVERY + 3, total - 1):
+        records = iter_records(state, after_seq=after)
+        assert [r.seq for r in itertools.islice(records, 3)] == [
+            seq for seq in range(after + 1, after + 4) if seq <= total
+        ]
+    assert next(iter_records(state, after_seq=MARK_EVERY)).command == _deposit(MARK_EVERY + 1)
 
 
 def test_records_after_a_seq_inside_one_segment(tmp_path: Path) -> None:
@@ -154,3 +178,94 @@ def test_a_failed_sync_poisons_the_journal(tmp_path: Path) -> None:
         journal.commit()
     journal.close()  # releases the files and the lock without writing anything more
     assert scan_journal(tmp_path, repair=False).last_seq <= 2
+
+
+def _segment_of(directory: Path, first_seq: int, frames: list[bytes]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / segment_name(first_seq)
+    path.write_bytes(encode_header(1, first_seq) + b"".join(frames))
+    return path
+
+
+class _Recorder:
+    """Stands in for an engine in `full_replay`: records what it was asked to replay."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    def replay(self, seq: int, ts: int, command: object) -> None:
+        self.seqs.append(seq)
+
+
+def test_full_replay_applies_everything_in_one_pass_and_cuts_nothing(tmp_path: Path) -> None:
+    _write(tmp_path, 1, 200, segment_bytes=1500)
+    _write(tmp_path, 201, 230, segment_bytes=1500)
+    (segment,) = list_segments(tmp_path)[-1:]
+    os.truncate(segment, segment.stat().st_size - 3)
+    engine, state = full_replay(tmp_path, _Recorder)
+    assert engine.seqs == list(range(1, 230))
+    assert state == scan_journal(tmp_path, repair=False)
+    assert state.tail is not None
+    assert not state.tail.repaired
+    partial, _ = full_replay(tmp_path, _Recorder, upto_seq=120)
+    assert partial.seqs == list(range(1, 121))
+
+
+def test_full_replay_refuses_middle_damage_after_applying_the_records_before(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, 1, 40)
+    (segment,) = list_segments(tmp_path)
+    data = bytearray(segment.read_bytes())
+    data[HEADER_SIZE + 300] ^= 0x01
+    segment.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt, match="valid record follows") as caught:
+        full_replay(tmp_path, _Recorder)
+    assert caught.value.path == segment
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_a_repeated_record_with_a_good_crc_is_a_seq_break(tmp_path: Path, where: str) -> None:
+    seqs = {"first": [1, 1, 2, 3], "middle": [1, 2, 2, 3], "last": [1, 2, 3, 3]}[where]
+    path = _segment_of(tmp_path, 1, [frame(seq, seq, _deposit(seq)) for seq in seqs])
+    with pytest.raises(JournalCorrupt, match="expected seq") as caught:
+        scan_journal(tmp_path, repair=True)
+    assert caught.value.path == path
+    with pytest.raises(JournalCorrupt, match="expected seq"):
+        full_replay(tmp_path, _Recorder)
+
+
+def test_a_gap_and_a_repeat_that_cancel_out_are_caught_where_records_are_decoded(
+    tmp_path: Path,
+) -> None:
+    # Frames alone cannot tell 1, 3, 3, 4 from 1, 2, 3, 4 (same count, same first and last);
+    # every reader that decodes the records checks each seq.
+    frames = [frame(seq, seq, _deposit(seq)) for seq in (1, 3, 3, 4)]
+    path = _segment_of(tmp_path, 1, frames)
+    state = scan_journal(tmp_path, repair=False)
+    assert state.last_seq == 4
+    second = HEADER_SIZE + len(frames[0])
+    with pytest.raises(JournalCorrupt, match="expected seq 2, found 3") as caught:
+        list(iter_records(state))
+    assert (caught.value.path, caught.value.offset) == (path, second)
+    with pytest.raises(JournalCorrupt, match="expected seq 2, found 3") as caught:
+        full_replay(tmp_path, _Recorder)
+    assert (caught.value.path, caught.value.offset) == (path, second)
+
+
+def test_an_undecodable_record_with_a_good_crc_is_refused_where_it_is_read(
+    tmp_path: Path,
+) -> None:
+    payload = b"\x94\x01\x02\x03"  # a V1 prefix, then too few items
+    bogus = FRAME_HEADER.pack(len(payload), crc32c.crc32c(payload)) + payload
+    good = [frame(seq, seq, _deposit(seq)) for seq in (1, 2, 3)]
+    path = _segment_of(tmp_path, 1, [good[0], bogus, good[2]])
+    state = scan_journal(tmp_path, repair=False)  # frames and the first and last seqs check out
+    with pytest.raises(JournalCorrupt, match="undecodable record") as caught:
+        list(iter_records(state))
+    assert (caught.value.path, caught.value.offset) == (path, HEADER_SIZE + len(good[0]))
+    with pytest.raises(JournalCorrupt, match="undecodable record"):
+        full_replay(tmp_path, _Recorder)
+    _segment_of(tmp_path, 1, [good[0], good[1], bogus])
+    with pytest.raises(JournalCorrupt, match="undecodable record"):
+        scan_journal(tmp_path, repair=False)  # the last record's stamp is always decoded

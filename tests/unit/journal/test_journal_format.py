@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import crc32c
 import pytest
 
 from crossbook.domain.commands import CancelOrder, Deposit, ExpireOrders
 from crossbook.domain.values import AccountId, OrderId, Units
 from crossbook.journal.format import (
+    FRAME_HEADER,
     FRAME_OVERHEAD,
     HEADER_SIZE,
+    MARK_EVERY,
     DamageKind,
     FrameScanner,
     HeaderError,
+    RecordError,
     RecordV1,
+    check_frames,
     decode_header,
     decode_record,
     encode_header,
     find_next_frame,
     frame,
+    replay_frames,
     skip_frames,
 )
 
@@ -122,3 +130,69 @@ def test_find_next_frame_tells_middle_damage_from_a_tail() -> None:
 def test_expire_orders_has_no_fields_yet_frames() -> None:
     record = decode_record(frame(1, 2, ExpireOrders())[FRAME_OVERHEAD:])
     assert record.command == ExpireOrders()
+
+
+def _scanner_view(data: bytes) -> tuple[int, int, object]:
+    scanner = FrameScanner(data)
+    count = sum(1 for _ in scanner)
+    return count, scanner.end, scanner.damage
+
+
+def _recorder(seqs: list[int]) -> Callable[[int, int, object], None]:
+    return lambda seq, ts, command: seqs.append(seq)
+
+
+def test_check_and_replay_frames_stop_where_the_scanner_stops() -> None:
+    clean = _segment(6)
+    flipped = bytearray(clean)
+    flipped[len(_segment(3)) + FRAME_OVERHEAD + 2] ^= 0x04
+    cases = [clean, bytes(flipped), clean + b"\xff\xff\xff\xff" + b"\x00" * 8]
+    cases += [clean[:cut] for cut in range(len(_segment(5)), len(clean))]
+    for data in cases:
+        expected = _scanner_view(data)
+        checked = check_frames(data)
+        applied: list[int] = []
+        replayed, ts = replay_frames(data, HEADER_SIZE, 1, _recorder(applied))
+        for run in (checked, replayed):
+            assert (run.count, run.end, run.damage) == expected
+            assert run.last == skip_frames(data, HEADER_SIZE, max(run.count - 1, 0))
+        assert applied == list(range(1, expected[0] + 1))
+        assert ts == 1000 + expected[0]
+
+
+def test_check_frames_of_a_segment_without_records() -> None:
+    run = check_frames(encode_header(1, 1))
+    assert (run.count, run.end, run.last, run.damage) == (0, HEADER_SIZE, HEADER_SIZE, None)
+
+
+def test_replay_frames_refuses_a_break_in_the_seq_chain() -> None:
+    deposit = Deposit(AccountId(1), "USD", Units(1), "tx")
+    data = encode_header(1, 5) + frame(5, 1, deposit) + frame(7, 2, deposit)
+    applied: list[int] = []
+    with pytest.raises(RecordError, match="expected seq 6, found 7") as caught:
+        replay_frames(data, HEADER_SIZE, 5, lambda s, t, c: applied.append(s))
+    assert caught.value.offset == len(encode_header(1, 5) + frame(5, 1, deposit))
+    assert applied == [5]
+
+
+def test_replay_frames_refuses_an_undecodable_record_with_a_good_crc() -> None:
+    payload = b"\x94\x01\x01\x02"  # a V1 prefix, then too few items
+    bogus = FRAME_HEADER.pack(len(payload), crc32c.crc32c(payload)) + payload
+    data = _segment(2) + bogus
+    with pytest.raises(RecordError, match="undecodable record") as caught:
+        replay_frames(data, HEADER_SIZE, 1, lambda s, t, c: None)
+    assert caught.value.offset == len(_segment(2))
+    assert check_frames(data).count == 3  # frames alone check out
+
+
+def test_marks_name_the_offset_of_every_mark_every_th_frame() -> None:
+    data = _segment(2 * MARK_EVERY + 3)
+    offsets = [offset for offset, _ in FrameScanner(data)]
+    expected = [offsets[MARK_EVERY], offsets[2 * MARK_EVERY]]
+    assert check_frames(data).marks == expected
+    run, _ = replay_frames(data, HEADER_SIZE, 1, _recorder([]))
+    assert run.marks == expected
+    assert run.count == 2 * MARK_EVERY + 3
+    exact = _segment(MARK_EVERY)
+    assert check_frames(exact).marks == [len(exact)]  # a mark may be the end
+    assert replay_frames(exact, HEADER_SIZE, 1, _recorder([]))[0].marks == [len(exact)]
