@@ -19,15 +19,15 @@ Measure: each measurement runs in a fresh Python process (`--measure KIND`), so 
 object, decoder cache or heap is shared with the build; times are taken inside that process
 around the call (interpreter start and imports are reported separately as `process_seconds`).
 
-- `full`: `full_replay` from the first record (scan with CRCs, decode, apply everything), then
-  the state hash, timed separately.
+- `full`: `full_replay` from the first record (one pass: CRCs, decode, seq checks, apply
+  everything), then the state hash, timed separately.
 - `snapshot`: `recover_directory`, the blocking part of `open_core` a node runs at start:
   lock, scan and validate the whole journal, restore the newest snapshot (checked against its
   hash), replay the tail, hash the result.
-- `scan`: `scan_journal`, what `crossbook journal verify` does: CRC of every frame and the seq
-  chain, decoding only the stamp.
-- `decode`: `scan_journal` plus a full decode of every record (`iter_records`), no apply: the
-  journal's own share of a full replay.
+- `scan`: `scan_journal` as a node's start runs it: CRC of every frame and the seq chain,
+  decoding only the first and last records' stamps of each segment.
+- `decode`: `full_replay`'s pass without an engine (`scan_journal` decoding every record and
+  handing it to a function that does nothing): the journal's own share of a full replay.
 
 The files are read once before measuring, so every measurement sees a warm page cache
 (dropping caches needs root; recovery from a cold disk adds the read time of the journal).
@@ -61,13 +61,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from crossbook.domain.commands import Command
 from crossbook.engine import exchange as exchange_module
 from crossbook.engine.exchange import Exchange
 from crossbook.gc_policy import GC_THRESHOLDS
 from crossbook.journal.core import JOURNAL_DIR, open_store, recover_directory
 from crossbook.journal.file import Durability, open_journal
 from crossbook.journal.recovery import full_replay
-from crossbook.journal.segments import iter_records, scan_journal
+from crossbook.journal.segments import scan_journal
 from crossbook.sequencer.ports import SnapshotMeta
 
 ENGINE_BUILD = "mypyc" if (exchange_module.__file__ or "").endswith(".so") else "python"
@@ -244,15 +245,18 @@ def measure(kind: str, data_dir: Path) -> dict[str, Any]:
         out["seconds"] = time.perf_counter() - started
         out["records"] = state.records
     elif kind == "decode":
-        state = scan_journal(journal_dir, repair=False)
-        count = sum(1 for _ in iter_records(state))
+        state = scan_journal(journal_dir, repair=False, apply=_discard)
         out["seconds"] = time.perf_counter() - started
-        out["records"] = count
+        out["records"] = state.records
     else:
         raise SystemExit(f"unknown measurement {kind!r}")
     out["cpu_seconds"] = time.process_time() - cpu_started
     out["records_per_s"] = round(out["records"] / out["seconds"])
     return out
+
+
+def _discard(seq: int, ts: int, command: Command) -> None:
+    pass
 
 
 def run_child(kind: str, data_dir: Path) -> dict[str, Any]:
