@@ -7,15 +7,17 @@ Contract:
 - A node seeds the views once at start, from the state recovery produced, with the `seed_*`
   methods; from then on `on_batch` folds every durable batch in sequence order.
 - Orders: every open order, plus the most recent `closed_keep` closed ones (older closed
-  orders come from the history database). Fills: the newest `fills_keep` per account.
+  orders come from the history database). Fills: the newest `fills_keep` per account,
+  kept as the durable trades themselves; `fills` builds their records when it is read.
 - Instruments carry their `InstrumentScales` for decimal conversion at the edge.
 - API keys keep their secret, taken from the journaled `CreateApiKey` command (events never
   carry secrets). A revoked key is gone at once.
 
 Costs: O(events) per batch with dict updates only; queries are dict lookups or scans of one
 account's open orders. Order and fill records are msgspec structs: one costs about a tenth of
-a frozen dataclass to build, and the views build three per trade on the order path. They hold
-scalars only, so the garbage collector does not track them (a node keeps ~100,000 of them).
+a frozen dataclass to build. They hold scalars only, so the garbage collector does not track
+them (a node keeps ~100,000 of them). The order path builds one record per accepted order;
+a trade only updates records and is kept for its two fills.
 """
 
 from __future__ import annotations
@@ -92,6 +94,23 @@ class FillRecord(msgspec.Struct, frozen=True, gc=False):
     ts: int
 
 
+_KeptFill = tuple[ev.TradeExecuted, int, bool]
+
+
+def _fill(t: ev.TradeExecuted, ts: int, maker: bool) -> FillRecord:
+    """One side's fill record of a trade."""
+    if maker:
+        return FillRecord(
+            t.trade_id, t.symbol, t.maker_order_id, t.maker_client_order_id,
+            Side.SELL if t.taker_side is Side.BUY else Side.BUY, t.price, t.qty, t.quote_qty,
+            t.maker_fee, True, ts,
+        )
+    return FillRecord(
+        t.trade_id, t.symbol, t.taker_order_id, t.taker_client_order_id, t.taker_side,
+        t.price, t.qty, t.quote_qty, t.taker_fee, False, ts,
+    )
+
+
 @dataclass(slots=True)
 class AccountRecord:
     account: int
@@ -99,7 +118,8 @@ class AccountRecord:
     taker_fee_bps: int
     balances: dict[str, tuple[int, int]] = field(default_factory=dict)
     open_orders: dict[int, OrderRecord] = field(default_factory=dict)
-    fills: deque[FillRecord] = field(default_factory=deque)
+    fills: deque[_KeptFill] = field(default_factory=deque)
+    """The newest fills as `(trade, ts, maker)`; `GatewayViews.fills` gives their records."""
 
 
 class GatewayViews:
@@ -170,8 +190,9 @@ class GatewayViews:
         ]
 
     def fills(self, account: int) -> Iterable[FillRecord]:
+        """The account's newest fills, oldest first."""
         record = self.accounts.get(account)
-        return () if record is None else record.fills
+        return () if record is None else [_fill(*kept) for kept in record.fills]
 
     # -- folding durable batches -------------------------------------------------------------
 
@@ -223,7 +244,7 @@ class GatewayViews:
             0, OrderStatus.NEW, e.working, ts, ts,
         )
         self._open(order)
-        if e.working and e.type.is_market:
+        if e.working and e.type in _MARKET_TYPES:
             m.append(order)
 
     def _on_closed(
@@ -282,24 +303,17 @@ class GatewayViews:
         taker_order = orders.get(t.taker_order_id)
         if taker_order is not None:
             taker_order.quote_filled += t.quote_qty
-        taker_side = t.taker_side
+        # The trade is kept as it is; its fill records are built when a query reads them.
         account = accounts.get(t.maker_account)
         if account is not None:
             fills = account.fills
-            fills.append(FillRecord(
-                t.trade_id, t.symbol, t.maker_order_id, t.maker_client_order_id,
-                Side.SELL if taker_side is Side.BUY else Side.BUY, t.price, t.qty, t.quote_qty,
-                t.maker_fee, True, ts,
-            ))
+            fills.append((t, ts, True))
             if len(fills) > keep:
                 fills.popleft()
         account = accounts.get(t.taker_account)
         if account is not None:
             fills = account.fills
-            fills.append(FillRecord(
-                t.trade_id, t.symbol, t.taker_order_id, t.taker_client_order_id, taker_side,
-                t.price, t.qty, t.quote_qty, t.taker_fee, False, ts,
-            ))
+            fills.append((t, ts, False))
             if len(fills) > keep:
                 fills.popleft()
         self._update(t.maker_order_id, t.maker_filled, t.maker_status, ts)
@@ -331,6 +345,8 @@ class GatewayViews:
             self.keys.pop(event.key, None)
 
 
+_MARKET_TYPES: Final = (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+"""`OrderType.is_market`, without the property call."""
 _LAST_OPEN: Final = OrderStatus.PARTIALLY_FILLED
 """Statuses up to this one are open (`OrderStatus.is_open`, without the property call)."""
 

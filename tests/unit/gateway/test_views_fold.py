@@ -7,9 +7,10 @@ import itertools
 import pytest
 
 from crossbook.domain.commands import Command
+from crossbook.domain.events import TradeExecuted
 from crossbook.domain.values import Nanos, Seq
 from crossbook.engine.exchange import Exchange
-from crossbook.gateway.views import GatewayViews, OrderRecord
+from crossbook.gateway.views import FillRecord, GatewayViews, OrderRecord
 from crossbook.marketdata.views import MarketData
 from crossbook.node import seed_views
 from crossbook.sequencer.ports import Applied
@@ -77,3 +78,28 @@ def test_apply_folds_one_command() -> None:
         one_by_one.apply(item)
     assert one_by_one.orders == _fold(applied, 64).orders
     assert one_by_one.last_seq == applied[-1].seq
+
+
+def test_fills_are_each_side_of_the_accounts_trades_newest_last() -> None:
+    _, applied = _applied(1, 2_000)
+    views = GatewayViews(fills_keep=50)
+    views.on_batch(applied)
+    trades = [
+        (event, a.ts) for a in applied for event in a.events
+        if isinstance(event, TradeExecuted)
+    ]
+    for account in views.accounts:
+        expected = []
+        for t, ts in trades:
+            if t.maker_account == account:
+                expected.append(FillRecord(
+                    t.trade_id, t.symbol, t.maker_order_id, t.maker_client_order_id,
+                    t.taker_side.opposite, t.price, t.qty, t.quote_qty, t.maker_fee, True, ts,
+                ))
+            if t.taker_account == account:
+                expected.append(FillRecord(
+                    t.trade_id, t.symbol, t.taker_order_id, t.taker_client_order_id,
+                    t.taker_side, t.price, t.qty, t.quote_qty, t.taker_fee, False, ts,
+                ))
+        assert list(views.fills(account)) == expected[-50:]
+    assert list(views.fills(999)) == []
