@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from crossbook.domain.enums import Side
 from crossbook.domain.events import DepthChanged, Event, InstrumentAdded, TradeExecuted
 from crossbook.marketdata.views.book import L2Book
 from crossbook.marketdata.views.candles import INTERVALS, Bar, CandleSeries
@@ -37,7 +38,7 @@ from crossbook.marketdata.views.streams import (
     Updates,
 )
 from crossbook.marketdata.views.ticker import Window
-from crossbook.marketdata.views.trades import TradeTape, aggregate, public_trade
+from crossbook.marketdata.views.trades import TradeTape, aggregate
 
 
 class AppliedLike(Protocol):
@@ -143,13 +144,35 @@ class MarketData:
                         executed = [event]
                     else:
                         executed.append(event)
-                    trades.append(self._record(event, ts, bars, closed))
+                    # onto the tape and into this stamp's bar (inline: a call per trade shows)
+                    symbol = event.symbol
+                    state = symbols.get(symbol) or self._state(symbol)
+                    trade = PublicTrade(
+                        symbol, event.trade_id, event.price, event.qty, event.quote_qty, ts,
+                        event.taker_side is Side.SELL,
+                    )
+                    state.tape.add(trade)
+                    bar = bars.get(symbol)
+                    if bar is not None and bar.ts == ts:
+                        bar.add(trade)
+                    else:
+                        self._new_bar(symbol, trade, bar, bars, closed)
+                    trades.append(trade)
                 elif type(event) is InstrumentAdded:
                     self._state(event.instrument.symbol)
             if executed is not None:
-                for agg in aggregate(executed, ts):
+                if len(executed) == 1:  # most trading commands fill once: one aggregate
+                    first = executed[0]
+                    agg = AggTrade(
+                        first.symbol, first.trade_id, first.price, first.qty, first.quote_qty,
+                        first.trade_id, first.trade_id, ts, first.taker_side is Side.SELL,
+                    )
                     symbols[agg.symbol].tape.add_agg(agg)
                     aggs.append(agg)
+                else:
+                    for agg in aggregate(executed, ts):
+                        symbols[agg.symbol].tape.add_agg(agg)
+                        aggs.append(agg)
         self.now = now
         for symbol, bar in bars.items():
             self._fold(symbol, bar, closed)
@@ -166,29 +189,21 @@ class MarketData:
             tickers=[self.ticker(symbol) for symbol in bars],
         )
 
-    def _record(
+    def _new_bar(
         self,
-        event: TradeExecuted,
-        ts: int,
+        symbol: str,
+        trade: PublicTrade,
+        bar: Bar | None,
         bars: dict[str, Bar],
         closed: dict[tuple[str, str], list[Candle]],
-    ) -> PublicTrade:
-        """Keep the trade on the tape and fold it into its symbol's bar of this stamp."""
-        symbol = event.symbol
-        state = self._state(symbol)
-        trade = public_trade(event, ts)
-        state.tape.add(trade)
-        bar = bars.get(symbol)
+    ) -> None:
+        """Start the symbol's bar at the trade's stamp, folding the previous one, if any."""
         if bar is None:
-            bars[symbol] = Bar(trade)
             for interval in INTERVALS:  # kline updates in first-trade order of symbols
                 closed.setdefault((symbol, interval), [])
-        elif bar.ts == ts:
-            bar.add(trade)
         else:
             self._fold(symbol, bar, closed)
-            bars[symbol] = Bar(trade)
-        return trade
+        bars[symbol] = Bar(trade)
 
     def _fold(self, symbol: str, bar: Bar, closed: dict[tuple[str, str], list[Candle]]) -> None:
         """Count a bar in the symbol's 24 h window and its candles of every interval."""

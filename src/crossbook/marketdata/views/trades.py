@@ -22,14 +22,6 @@ from crossbook.marketdata.views.streams import AggTrade, PublicTrade
 _T = TypeVar("_T", PublicTrade, AggTrade)
 
 
-def public_trade(trade: TradeExecuted, ts: int) -> PublicTrade:
-    # positional: symbol, trade_id, price, qty, quote_qty, ts, buyer_is_maker
-    return PublicTrade(
-        trade.symbol, trade.trade_id, trade.price, trade.qty, trade.quote_qty, ts,
-        trade.taker_side is Side.SELL,
-    )
-
-
 def aggregate(trades: Sequence[TradeExecuted], ts: int) -> list[AggTrade]:
     """The aggregated trades of one command's trades (in event order)."""
     if len(trades) == 1:  # most commands that trade fill once
