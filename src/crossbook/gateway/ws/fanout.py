@@ -20,15 +20,14 @@ Writes are one system call per client, so with many clients a flush is the node'
 cost. A flush is a round over the clients with output, `flush_clients` of them per loop
 turn: each write sends at once, so the first clients' bytes leave (and their readers, on the
 other core, start) while the hub is still writing to the next ones, and requests are served
-between the turns. A client that gets new
-output during the round gets it in its write if it has not been written yet, else in the
-next round. A round that starts from idle starts at a different client (a rotation by a
-large prime stride), so every client waits on average the same share of a long round instead
-of the same ones always coming last. Under steady load (output arrived during the previous
-round) a round keeps the order of the previous one, the clients by their last write: every
-client then waits about one round and its hold-back between two writes, where a fresh
-rotation would make a client written first in one round and last in the next wait almost
-two.
+between the turns. A client that gets new output during the round gets it in its write if it
+has not been written yet, else in the next round. A round that starts from idle starts at a
+different client (a rotation by a large prime stride), so every client waits on average the
+same share of a long round instead of the same ones always coming last. Under steady load
+(output arrived during the previous round) a round keeps the order of the previous one, the
+clients by their last write: every client then waits about one round and its hold-back
+between two writes, where a fresh rotation would make a client written first in one round
+and last in the next wait almost two.
 
 The hub keeps its writing to at most `flush_share` of the loop's time: a round that cost `t`
 seconds is followed by the next one no earlier than `t / share` after it started (with
@@ -40,9 +39,9 @@ all. The cost is the loop thread's CPU time in the hub's flushes (`work_clock`,
 machine is not writing and must not hold the next round back. (picows' transports make the
 system call in `write`, so the kernel's part of the writes is in it; a transport that makes
 it after the callback leaves it out: measured from outside the callback it would take in
-whatever else the loop does in between.) A cheap round (few
-clients) waits for nothing; an expensive one adds at most its own cost to the delivery
-latency, instead of letting rounds queue up behind each other.
+whatever else the loop does in between.) A cheap round (few clients) waits for nothing; an
+expensive one adds at most its own cost to the delivery latency, instead of letting rounds
+queue up behind each other.
 
 Each `Client` wraps a `Sender` (the socket) and has a bounded send queue: the socket's own
 write buffer up to its high-water mark, then `backlog`, at most `max_queue` messages. While
