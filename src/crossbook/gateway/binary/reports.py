@@ -13,8 +13,11 @@ Contract:
   → `CanceledReport`; `OrderExpired` → `ExpiredReport`; `OrderAmended` → `AmendedReport`;
   `OrderTriggered` → `TriggeredReport`; a `CancelAllOrders` that was not rejected ends with
   a `CancelAllReport` counting its cancels. Balance, depth and admin events make no report.
-- Each report is encoded once with seq and request id 0, straight from the event's fields
-  (`protocol.binary.packer`: no message object); `Session.deliver` stamps them in.
+- Each report is encoded once, straight from the event's fields (`protocol.binary.packer`:
+  no message object). For an account with one session (`SessionRegistry.sole`, the common
+  case) it is encoded with that session's next seq and request id and kept as it is
+  (`Session.deliver_stamped`); otherwise with seq and request id 0, and `Session.deliver`
+  stamps each session's copy.
   A report no session would receive (an account with no binary session, the common case
   for REST and WebSocket traffic) is not encoded at all.
 - `origins` (when `record_origins`) lists, for the last batch, `(index, session_id,
@@ -24,7 +27,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from crossbook.domain import commands as cmd
@@ -61,6 +64,7 @@ _REPORTED: Final[frozenset[type]] = frozenset({
 })
 """The events that make reports; the others (balances, depth: most of them) are skipped
 first thing."""
+_NO_SESSIONS: Final[Mapping[int, Session]] = {}
 
 
 class ReportRouter:
@@ -108,6 +112,9 @@ class ReportRouter:
         route = self._route
         by_account = self.registry.by_account
         relay = origin is not None and origin.privileged  # may take reports for others
+        # An account's only session gets its report encoded with its own seq and request id
+        # (no copy to stamp); several sessions, or a relay, take the general `_route`.
+        sole = _NO_SESSIONS if relay else self.registry.sole
         rejected, canceled = False, 0
         for event in applied.events:
             kind = event.__class__
@@ -115,51 +122,59 @@ class ReportRouter:
                 continue
             if kind is ev.TradeExecuted:
                 assert isinstance(event, ev.TradeExecuted)
-                self._fills(event, ts, origin, request_id, target)
+                self._fills(event, ts, origin, request_id, target, sole)
                 continue
-            if not relay and getattr(event, "account", None) not in by_account:
+            account: int = getattr(event, "account", -1)
+            if not relay and account not in by_account:
                 continue  # nobody to tell (what is skipped only feeds this account's reports)
+            one = sole.get(account)
+            seq, rid = (0, 0) if one is None else (
+                one.next_seq, request_id if one is origin else 0)
             if kind is ev.OrderAccepted:
                 assert isinstance(event, ev.OrderAccepted)
-                route(event.account, _ACCEPTED(
-                    0, 0, ts, event.account, event.order_id, event.symbol, event.side,
+                frame = _ACCEPTED(
+                    seq, rid, ts, event.account, event.order_id, event.symbol, event.side,
                     event.type, event.qty, event.price, event.tif, event.quote_qty,
                     event.stop_price, event.expire_ts, event.post_only, event.visible_qty,
                     event.stp, event.working, event.client_order_id,
-                ), origin, request_id, target)
+                )
             elif kind is ev.OrderCanceled:
                 assert isinstance(event, ev.OrderCanceled)
                 if event.reason is CloseReason.CANCEL_ALL:
                     canceled += 1
-                route(event.account, _CANCELED(
-                    0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
+                frame = _CANCELED(
+                    seq, rid, ts, event.account, event.order_id, event.symbol, event.reason,
                     event.status, event.filled, event.client_order_id,
-                ), origin, request_id, target)
+                )
             elif kind is ev.OrderRejected:
                 assert isinstance(event, ev.OrderRejected)
                 rejected = True
-                route(event.account, _REJECTED(
-                    0, 0, ts, event.account, event.order_id, int(event.code), event.symbol,
+                frame = _REJECTED(
+                    seq, rid, ts, event.account, event.order_id, int(event.code), event.symbol,
                     event.client_order_id, event.message,
-                ), origin, request_id, target)
+                )
             elif kind is ev.OrderExpired:
                 assert isinstance(event, ev.OrderExpired)
-                route(event.account, _EXPIRED(
-                    0, 0, ts, event.account, event.order_id, event.symbol, event.reason,
+                frame = _EXPIRED(
+                    seq, rid, ts, event.account, event.order_id, event.symbol, event.reason,
                     event.status, event.filled, event.client_order_id,
-                ), origin, request_id, target)
+                )
             elif kind is ev.OrderAmended:
                 assert isinstance(event, ev.OrderAmended)
-                route(event.account, _AMENDED(
-                    0, 0, ts, event.account, event.order_id, event.symbol, event.qty,
+                frame = _AMENDED(
+                    seq, rid, ts, event.account, event.order_id, event.symbol, event.qty,
                     event.price, event.filled, event.kept_priority, event.client_order_id,
-                ), origin, request_id, target)
-            elif kind is ev.OrderTriggered:
+                )
+            else:
                 assert isinstance(event, ev.OrderTriggered)
-                route(event.account, _TRIGGERED(
-                    0, 0, ts, event.account, event.order_id, event.symbol, event.last_price,
+                frame = _TRIGGERED(
+                    seq, rid, ts, event.account, event.order_id, event.symbol, event.last_price,
                     event.client_order_id,
-                ), origin, request_id, target)
+                )
+            if one is not None:
+                one.deliver_stamped(frame)
+            else:
+                route(event.account, frame, origin, request_id, target)
         if type(command) is cmd.CancelAllOrders and not rejected and (
             relay or command.account in by_account
         ):
@@ -168,23 +183,40 @@ class ReportRouter:
             ), origin, request_id, target)
 
     def _fills(
-        self, t: ev.TradeExecuted, ts: int, origin: Session | None, request_id: int, target: int
+        self, t: ev.TradeExecuted, ts: int, origin: Session | None, request_id: int, target: int,
+        sole: Mapping[int, Session],
     ) -> None:
         by_account = self.registry.by_account
         relay = origin is not None and origin.privileged
-        if relay or t.maker_account in by_account:
+        account = t.maker_account
+        if relay or account in by_account:
             maker_side = Side.SELL if t.taker_side is Side.BUY else Side.BUY
-            self._route(t.maker_account, _FILL(
-                0, 0, ts, t.maker_account, t.maker_order_id, t.trade_id, t.symbol, maker_side,
+            one = sole.get(account)
+            seq, rid = (0, 0) if one is None else (
+                one.next_seq, request_id if one is origin else 0)
+            frame = _FILL(
+                seq, rid, ts, account, t.maker_order_id, t.trade_id, t.symbol, maker_side,
                 Liquidity.MAKER, t.maker_status, t.price, t.qty, t.quote_qty, t.maker_fee,
                 t.maker_filled, t.maker_client_order_id,
-            ), origin, request_id, target)
-        if relay or t.taker_account in by_account:
-            self._route(t.taker_account, _FILL(
-                0, 0, ts, t.taker_account, t.taker_order_id, t.trade_id, t.symbol, t.taker_side,
+            )
+            if one is not None:
+                one.deliver_stamped(frame)
+            else:
+                self._route(account, frame, origin, request_id, target)
+        account = t.taker_account
+        if relay or account in by_account:
+            one = sole.get(account)
+            seq, rid = (0, 0) if one is None else (
+                one.next_seq, request_id if one is origin else 0)
+            frame = _FILL(
+                seq, rid, ts, account, t.taker_order_id, t.trade_id, t.symbol, t.taker_side,
                 Liquidity.TAKER, t.taker_status, t.price, t.qty, t.quote_qty, t.taker_fee,
                 t.taker_filled, t.taker_client_order_id,
-            ), origin, request_id, target)
+            )
+            if one is not None:
+                one.deliver_stamped(frame)
+            else:
+                self._route(account, frame, origin, request_id, target)
 
     def _route(
         self, account: AccountId, template: bytes, origin: Session | None, request_id: int,

@@ -9,11 +9,13 @@ Contract:
   name any account in requests. It returns the `KeyRecord` or a `(Reject, message)` refusal.
 - A `Session` belongs to one API key and outlives its connections. `deliver(frame)` stamps
   the next `seq` into an encoded report frame, keeps it in a bounded store (the newest
-  `keep` frames) and queues it on the live connection, if any. `resend(from, to)` gives the
-  stored frames of a range, or `None` when part of the range is gone (the caller answers
-  `ResendDone(complete=False)`).
+  `keep` frames) and queues it on the live connection, if any; `deliver_stamped(frame)` does
+  the same for a frame encoded with the session's `next_seq` already. `resend(from, to)`
+  gives the stored frames of a range, or `None` when part of the range is gone (the caller
+  answers `ResendDone(complete=False)`).
 - `SessionRegistry` opens and resumes sessions (a resume needs the same API key), indexes
-  the sessions by account for report routing, and forgets the least recently used
+  the sessions by account for report routing (`by_account`, and `sole`: the accounts with
+  exactly one session), and forgets the least recently used
   disconnected sessions beyond `max_sessions`.
 """
 
@@ -109,6 +111,14 @@ class Session:
         if self.outbox is not None:
             self.outbox.queue(frame)
 
+    def deliver_stamped(self, frame: bytes) -> None:
+        """`deliver` for a report encoded with this session's `next_seq` (and its request id
+        for this session) already: kept and sent as it is."""
+        self.next_seq += 1
+        self.frames.append(frame)
+        if self.outbox is not None:
+            self.outbox.queue(frame)
+
     def resend(self, from_seq: int, to_seq: int) -> list[bytes] | None:
         """Stored frames `from_seq..to_seq` (clamped to the last seq); None if some are gone."""
         oldest = self.next_seq - len(self.frames)
@@ -131,6 +141,8 @@ class SessionRegistry:
         self.max_sessions = max_sessions
         self.sessions: OrderedDict[int, Session] = OrderedDict()
         self.by_account: dict[int, list[Session]] = {}
+        self.sole: dict[int, Session] = {}
+        """The accounts of `by_account` with exactly one session, and that session."""
         self._new_id: Callable[[], int] = lambda: secrets.randbits(63) or 1
 
     def open(self, key: KeyRecord, session_id: int) -> Session:
@@ -146,7 +158,9 @@ class SessionRegistry:
             new_id, key.key, key.account, bool(key.permissions & Permission.ADMIN), self.keep
         )
         self.sessions[new_id] = session
-        self.by_account.setdefault(key.account, []).append(session)
+        listed = self.by_account.setdefault(key.account, [])
+        listed.append(session)
+        self._index(key.account, listed)
         self._evict()
         return session
 
@@ -162,3 +176,10 @@ class SessionRegistry:
                 listed.remove(session)
                 if not listed:
                     del self.by_account[session.account]
+                self._index(session.account, listed)
+
+    def _index(self, account: int, listed: list[Session]) -> None:
+        if len(listed) == 1:
+            self.sole[account] = listed[0]
+        else:
+            self.sole.pop(account, None)
