@@ -204,8 +204,8 @@ def iter_records(state: JournalState, after_seq: int = 0) -> Iterator[RecordV1]:
     """Decoded records with seq > `after_seq`, from a state `scan_journal` validated.
 
     The validated seq chain (each record its predecessor plus one from the segment's first seq)
-    says how many frames to pass over: those are skipped by length from the nearest mark,
-    without CRC or decode.
+    says how many frames to pass over: reading starts at the nearest mark and the rest are
+    skipped by length, without CRC or decode.
     The frames read are checked against their CRC again (the files were read anew); the
     records stop early if one does not check out, which recovery reports as a short journal.
     Every record read must carry its predecessor's seq plus one, or `JournalCorrupt` names it.
@@ -216,13 +216,17 @@ def iter_records(state: JournalState, after_seq: int = 0) -> Iterator[RecordV1]:
         if segment.last_seq <= after_seq:
             continue
         path = Path(segment.path)
-        data, end = path.read_bytes(), segment.end
-        if len(data) < end:
-            return
         skipped = max(after_seq - segment.first_seq + 1, 0)
         marked = min(skipped // MARK_EVERY, len(segment.marks))
-        start = segment.marks[marked - 1] if marked else HEADER_SIZE
-        offset = skip_frames(data, start, skipped - marked * MARK_EVERY)
+        base = segment.marks[marked - 1] if marked else HEADER_SIZE
+        # Only the bytes from the mark on are read; offsets into `data` are relative to `base`.
+        with path.open("rb") as handle:
+            handle.seek(base)
+            data = handle.read(segment.end - base)
+        end = len(data)
+        if end < segment.end - base:
+            return
+        offset = skip_frames(data, 0, skipped - marked * MARK_EVERY)
         seq = segment.first_seq + skipped - 1
         while offset < end:
             length, expected = unpack(data, offset)
@@ -233,10 +237,12 @@ def iter_records(state: JournalState, after_seq: int = 0) -> Iterator[RecordV1]:
             try:
                 record = decode(payload)
             except msgspec.DecodeError as exc:
-                raise JournalCorrupt(path, offset, f"undecodable record: {exc}") from None
+                reason = f"undecodable record: {exc}"
+                raise JournalCorrupt(path, base + offset, reason) from None
             seq += 1
             if record.seq != seq:
-                raise JournalCorrupt(path, offset, f"expected seq {seq}, found {record.seq}")
+                reason = f"expected seq {seq}, found {record.seq}"
+                raise JournalCorrupt(path, base + offset, reason)
             yield record
             offset = body + length
 

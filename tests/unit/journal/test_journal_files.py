@@ -269,3 +269,17 @@ def test_an_undecodable_record_with_a_good_crc_is_refused_where_it_is_read(
     _segment_of(tmp_path, 1, [good[0], good[1], bogus])
     with pytest.raises(JournalCorrupt, match="undecodable record"):
         scan_journal(tmp_path, repair=False)  # the last record's stamp is always decoded
+
+
+def test_a_seq_break_after_a_mark_is_named_at_its_offset_in_the_file(tmp_path: Path) -> None:
+    seqs = [*range(1, MARK_EVERY + 2), MARK_EVERY + 3, MARK_EVERY + 3, MARK_EVERY + 4]
+    frames = [frame(seq, seq, _deposit(seq)) for seq in seqs]
+    path = _segment_of(tmp_path, 1, frames)
+    state = scan_journal(tmp_path, repair=False)
+    assert state.segments[0].marks
+    records = iter_records(state, after_seq=MARK_EVERY)
+    assert next(records).seq == MARK_EVERY + 1
+    with pytest.raises(JournalCorrupt, match=f"expected seq {MARK_EVERY + 2}") as caught:
+        next(records)
+    bad = HEADER_SIZE + sum(len(f) for f in frames[: MARK_EVERY + 1])
+    assert (caught.value.path, caught.value.offset) == (path, bad)
