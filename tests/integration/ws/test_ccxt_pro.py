@@ -57,7 +57,11 @@ def test_watch_order_book_and_trades_follow_the_node(ws_node: NodeProcess) -> No
             book = await exchange.watch_order_book(SYMBOL)
             assert book["asks"][0] == [31_000, 0.5]
             trades_task = asyncio.ensure_future(exchange.watch_trades(SYMBOL))
-            await asyncio.sleep(0.3)  # the trade subscription is answered before the orders
+            # the orders come only once the node holds the trade subscription (book + trades)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(  # noqa: ASYNC110
+                    c["subscriptions"] >= 2 for c in ws_node.http.get("/clients").json()):
+                await asyncio.sleep(0.02)
             for i in range(10):
                 _order(ws_node, maker, "sell", f"{30_500 + i}.00", "0.1")
             _order(ws_node, taker, "buy", "31000.00", "0.25")  # takes 30,500, 30,501, 30,502
