@@ -43,6 +43,17 @@ class _Side:
             insort(self.prices, price)
         self.levels[price] = (qty, count)
 
+    def set_all(self, changes: Iterable[Level]) -> None:
+        """`set` each `(price, qty, count)` in order (one call per change event)."""
+        levels, prices = self.levels, self.prices
+        for price, qty, count in changes:
+            if qty:
+                if price not in levels:
+                    insort(prices, price)
+                levels[price] = (qty, count)
+            elif levels.pop(price, None) is not None:
+                del prices[bisect_left(prices, price)]
+
     def best(self) -> tuple[int, int] | None:
         if not self.prices:
             return None
@@ -85,10 +96,10 @@ class L2Book:
             raise DepthGapError(
                 f"{self.symbol}: depth update {change.update_id} after {self.update_id}"
             )
-        for price, qty, count in change.bids:
-            self._bids.set(price, qty, count)
-        for price, qty, count in change.asks:
-            self._asks.set(price, qty, count)
+        if change.bids:
+            self._bids.set_all(change.bids)
+        if change.asks:
+            self._asks.set_all(change.asks)
         self.update_id = change.update_id
 
     def best_bid(self) -> tuple[int, int] | None:

@@ -62,15 +62,19 @@ class _Symbol:
 
 
 class _DiffBuilder:
-    __slots__ = ("asks", "bids", "first", "last", "ts")
+    """One symbol's depth diff of a batch; `add` also applies each change to the book."""
 
-    def __init__(self, first: int) -> None:
+    __slots__ = ("asks", "bids", "book", "first", "last", "ts")
+
+    def __init__(self, first: int, book: L2Book) -> None:
         self.first = self.last = first
         self.ts = 0
+        self.book = book
         self.bids: dict[int, Level] = {}
         self.asks: dict[int, Level] = {}
 
     def add(self, change: DepthChanged, ts: int) -> None:
+        self.book.apply(change)
         self.last, self.ts = change.update_id, ts
         bids, asks = self.bids, self.asks
         for level in change.bids:
@@ -132,12 +136,9 @@ class MarketData:
                     symbol = event.symbol
                     builder = diffs.get(symbol)
                     if builder is None:
-                        state = self._state(symbol)
-                        builder = diffs[symbol] = _DiffBuilder(event.update_id)
-                        tops[symbol] = _top(state.book)
-                    else:
-                        state = symbols[symbol]
-                    state.book.apply(event)
+                        book = self._state(symbol).book
+                        builder = diffs[symbol] = _DiffBuilder(event.update_id, book)
+                        tops[symbol] = _top(book)
                     builder.add(event, ts)
                 elif type(event) is TradeExecuted:
                     if executed is None:
