@@ -11,7 +11,10 @@ is never negative. Holds reserve the worst case, so settlement never overdraws (
 
 from __future__ import annotations
 
-from crossbook.engine.order import Order
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # order.py imports this module
+    from crossbook.engine.order import Order
 
 MAX_FEE_BPS = 1000
 MAX_BALANCE = 2**62

@@ -209,6 +209,11 @@ class Exchange(Reporter):
         )
         self._taker_acct = Account(0, 0, 0)
         self._taker_bps = 0
+        # what the current walk's fills add to `fees_collected` and `last_prices`, written
+        # once when the walk returns (`_settle_walk`): nothing reads them during it
+        self._walk_fills = 0
+        self._walk_fees = 0
+        self._walk_price = 0
         self._market = Market(Instrument("", "", "", "1", "1", 0, 0, 1, 1), Book(""), StopBook())
         self._handlers: dict[type, Callable[[Any, int], None]] = {
             cmd.PlaceOrder: self._place,
@@ -354,14 +359,20 @@ class Exchange(Reporter):
             return self._reject(account, symbol, Reject.UNKNOWN_ACCOUNT, "unknown account", cid)
         if symbol in self.halted:
             return self._reject(account, symbol, Reject.SYMBOL_HALTED, "trading halted", cid)
-        # the plain GTC limit order (most orders) passes `check_order` when it is on the grid
+        # the plain GTC limit order on the grid and the plain market order sized in lots (most
+        # orders) pass `check_order`: only the others need it
         if not (
-            typ is LIMIT
-            and tif is GTC
-            and not (quote_qty or stop_price or expire_ts or post_only or visible_qty)
-            and market.min_price <= price <= market.max_price
+            not (quote_qty or stop_price or expire_ts or post_only or visible_qty)
             and market.min_qty <= qty <= market.max_qty
-            and price * qty * market.notional_units >= market.min_notional
+            and (
+                (
+                    typ is LIMIT
+                    and tif is GTC
+                    and market.min_price <= price <= market.max_price
+                    and price * qty * market.notional_units >= market.min_notional
+                )
+                or (typ is MARKET and not price and tif is not GTD)
+            )
             and (not cid or CLIENT_ORDER_ID.fullmatch(cid))
         ):
             problem = check_order(c, market.inst, ts)
@@ -424,9 +435,11 @@ class Exchange(Reporter):
         bal.free -= hold
         bal.locked += hold
         order.locked = hold
+        order.hold_bal = bal
         self._touch(bal)
-        self.orders[order_id] = order
-        acct.open_orders[order_id] = order
+        oid: Any = order_id  # boxed once for both dicts and the event (an int is boxed per use)
+        self.orders[oid] = order
+        acct.open_orders[oid] = order
         if cid:
             self.client_ids[account, cid] = order_id
         if tif is GTD:
@@ -434,7 +447,7 @@ class Exchange(Reporter):
         working = not waits
         self._events.append(
             _ORDER_ACCEPTED(
-                order_id, account, symbol, side, typ, qty, price, tif,
+                oid, account, symbol, side, typ, qty, price, tif,
                 quote_qty, stop_price, expire_ts, post_only, visible_qty, stp, cid,
                 working,
             )
@@ -496,6 +509,8 @@ class Exchange(Reporter):
                 order, 0 if market else order.price, quote_cap, cash_cap, taker_bps,
                 where.notional_units, self,
             )
+            if self._walk_fills:
+                self._settle_walk(where)
             status = order.status
             if status is not NEW and status is not PARTIALLY_FILLED:
                 return
@@ -542,7 +557,7 @@ class Exchange(Reporter):
         seller.locked -= base_units
         # touched in this order: buyer quote, buyer base, seller base, seller quote
         touched = self._touched
-        bal = buyer_acct.balances[quote]
+        bal = buyer.hold_bal or buyer_acct.balances[quote]
         bal.locked -= paid
         if not bal.touched:
             bal.touched = True
@@ -552,7 +567,7 @@ class Exchange(Reporter):
         if not bal.touched:
             bal.touched = True
             touched.append(bal)
-        bal = seller_acct.balances[base]
+        bal = seller.hold_bal or seller_acct.balances[base]
         bal.locked -= base_units
         if not bal.touched:
             bal.touched = True
@@ -562,8 +577,7 @@ class Exchange(Reporter):
         if not bal.touched:
             bal.touched = True
             touched.append(bal)
-        fees = self.fees_collected
-        fees[quote] = fees.get(quote, 0) + buyer_fee + seller_fee
+        self._walk_fees += buyer_fee + seller_fee
         maker_done = maker.filled == maker.qty
         if taker.qty:
             taker_done = taker.filled == taker.qty
@@ -579,11 +593,11 @@ class Exchange(Reporter):
         taker.status = FILLED if taker_done else PARTIALLY_FILLED
         trade_id = self.next_trade_id
         self.next_trade_id = trade_id + 1
-        symbol = market.symbol
-        self.last_prices[symbol] = price
+        self._walk_price = price
+        self._walk_fills += 1
         self._events.append(
             _TRADE_EXECUTED(
-                trade_id, symbol, price, lots, notional,
+                trade_id, market.symbol, price, lots, notional,
                 taker.side, maker.order_id, maker.account,
                 maker_fee, maker.filled, maker.status, taker.order_id,
                 taker.account, taker_fee, taker.filled, taker.status,
@@ -598,6 +612,14 @@ class Exchange(Reporter):
             self._finish(taker, taker_acct)
         elif taker_buys and not _IS_MARKET[taker.type]:
             self._release_excess(taker, taker_acct, market)
+
+    def _settle_walk(self, market: Market) -> None:
+        """Add the walk's fees to `fees_collected` and record its last trade price."""
+        fees = self.fees_collected
+        fees[market.quote] = fees.get(market.quote, 0) + self._walk_fees
+        self.last_prices[market.symbol] = self._walk_price
+        self._walk_fills = 0
+        self._walk_fees = 0
 
     def _decremented(self, order: Order, acct: Account, market: Market, maker: bool) -> None:
         """After self-trade prevention shrank an order: close a spent maker, else release.
@@ -624,7 +646,8 @@ class Exchange(Reporter):
     def _release_excess(self, order: Order, acct: Account, market: Market) -> None:
         excess = order.locked - self._need(order, market)
         if excess > 0:
-            bal = acct.balances[market.quote if order.side is BUY else market.base]
+            asset = market.quote if order.side is BUY else market.base
+            bal = order.hold_bal or acct.balances[asset]
             bal.free += excess
             bal.locked -= excess
             order.locked -= excess
@@ -635,15 +658,17 @@ class Exchange(Reporter):
     def _finish(self, order: Order, acct: Account) -> None:
         """Forget a closed order of `acct`: release what it still holds, drop it from indexes."""
         if order.locked:
-            market = self.markets.get(order.symbol) or self._market_of(order.symbol)
-            if market is None:
-                raise InvariantError(f"Invariant: order {order.order_id} of an unknown symbol")
-            bal = acct.balances[market.quote if order.side is BUY else market.base]
+            bal = order.hold_bal
+            if bal is None:
+                market = self.markets.get(order.symbol) or self._market_of(order.symbol)
+                if market is None:
+                    raise InvariantError(f"Invariant: order {order.order_id} of an unknown symbol")
+                bal = acct.balances[market.quote if order.side is BUY else market.base]
             bal.free += order.locked
             bal.locked -= order.locked
             order.locked = 0
             self._touch(bal)
-        oid = order.order_id
+        oid: Any = order.order_id  # boxed once for both dicts (an int would be boxed per use)
         del self.orders[oid]
         del acct.open_orders[oid]
         if order.client_order_id:
@@ -814,6 +839,7 @@ class Exchange(Reporter):
         replacement.hold_bps = order.hold_bps
         replacement.locked = self._need(replacement, market)
         bal = acct.balances[market.quote if order.side is BUY else market.base]
+        replacement.hold_bal = bal
         if bal.free + order.locked < replacement.locked:
             return self._reject(
                 c.account, symbol, Reject.INSUFFICIENT_FUNDS,

@@ -3,8 +3,9 @@
 `qty` is the total size in lots (0 for a market buy sized by `quote_qty`), `filled` what has
 traded, `shown` the lots currently displayed at the order's level (an iceberg shows at most
 `visible_qty` at a time), `locked` the hold still reserved for the order in its hold asset
-(quote for buys, base for sells), `hold_bps` the fee rate that hold reserved, `live`
-whether it rests in a level's queue.
+(quote for buys, base for sells), `hold_bal` the owner's balance of that asset once the hold
+is taken (None before; always that account's balance of that asset), `hold_bps` the fee rate
+that hold reserved, `live` whether it rests in a level's queue.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Final
 import msgspec
 
 from crossbook.domain.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
+from crossbook.engine.accounts import Balance
 
 _NEW: Final = OrderStatus.NEW  # a module constant: an enum member read through its class is slow
 
@@ -24,6 +26,7 @@ class Order:
         "client_order_id",
         "expire_ts",
         "filled",
+        "hold_bal",
         "hold_bps",
         "live",
         "locked",
@@ -82,6 +85,7 @@ class Order:
         self.quote_spent = 0
         self.shown = 0
         self.locked = 0
+        self.hold_bal: Balance | None = None
         self.hold_bps = 0
         self.status = _NEW
         self.working = True

@@ -203,8 +203,11 @@ def load(ex: Exchange, data: bytes) -> None:
             ex.stops[b.symbol].add(order.order_id, order.side, order.type, order.stop_price)
             restored.append(order)
     for order in sorted(restored, key=lambda o: o.order_id):
+        acct = ex.accounts_[order.account]
+        inst = ex.instruments_[order.symbol]
+        order.hold_bal = acct.balances.get(inst.quote if order.side is Side.BUY else inst.base)
         ex.orders[order.order_id] = order
-        ex.accounts_[order.account].open_orders[order.order_id] = order
+        acct.open_orders[order.order_id] = order
         if order.client_order_id:
             ex.client_ids[order.account, order.client_order_id] = order.order_id
         if order.tif is TimeInForce.GTD:
