@@ -19,8 +19,11 @@ PostgreSQL runs from the local server binaries in a temporary directory with its
 settings (fsync on, synchronous_commit on); the projector's own transactions commit without
 waiting for the WAL flush unless `--synchronous-commit on` (a node does the same: it
 re-derives any commit a crash loses from the journal). The process uses the collector policy
-of a node's history process unless `--gc default`. R runs each, median reported. Writes
-bench/results/history-<utc>.json with the workload, seed, machine and server version.
+of a node's history process unless `--gc default`. R runs each, median reported, with the CPU
+each run used: this process's (the projector: building rows, encoding, the store's driver)
+and, for PostgreSQL, the server's (every server process, Linux only); on a shared machine
+they are steadier than the wall clock. Writes bench/results/history-<utc>.json with the
+workload, seed, machine and server version.
 """
 
 from __future__ import annotations
@@ -91,23 +94,37 @@ def _measure(
     parts: list[list[Applied]],
     events: int,
     args: argparse.Namespace,
+    server_cpu: Callable[[], float] | None = None,
 ) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     run = 0
     for mode, fn in (("live", _live), ("catch-up", _catch_up)):
-        rates = []
+        rates, client, server = [], [], []
         for _ in range(args.repeat):
             run += 1
-            elapsed = asyncio.run(fn(make(run), parts, args.chunk))
+            store = make(run)
+            server_before = server_cpu() if server_cpu else 0.0
+            cpu_before = time.process_time()
+            elapsed = asyncio.run(fn(store, parts, args.chunk))
+            client.append(time.process_time() - cpu_before)
+            if server_cpu:
+                time.sleep(0.5)  # closed backends exit and are reaped
+                server.append(server_cpu() - server_before)
             rates.append(events / elapsed)
-        row = {
+        row: dict[str, object] = {
             "store": name,
             "mode": mode,
             "events": events,
             "events_per_s_median": round(statistics.median(rates)),
             "events_per_s_runs": [round(r) for r in rates],
+            "client_cpu_s_runs": [round(c, 2) for c in client],
         }
-        print(f"{name:10} {mode:9} {row['events_per_s_median']:>10,} events/s  (runs {rates!r})")
+        cpu = f"client CPU {statistics.median(client):.2f} s"
+        if server:
+            row["server_cpu_s_runs"] = [round(c, 2) for c in server]
+            cpu += f", server CPU {statistics.median(server):.2f} s"
+        runs = " ".join(f"{r:,.0f}" for r in rates)
+        print(f"{name:10} {mode:9} {row['events_per_s_median']:>10,} events/s  [{runs}]  {cpu}")
         out.append(row)
     return out
 
@@ -161,6 +178,7 @@ def main() -> None:
                     parts,
                     events,
                     args,
+                    server.cpu_seconds if sys.platform == "linux" else None,
                 )
             finally:
                 server.destroy()

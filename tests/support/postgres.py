@@ -103,6 +103,25 @@ class PostgresServer:
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU the server has used so far: the postmaster, its live processes
+        and those it has reaped (Linux `/proc`; ended backends count once reaped)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+
+        def fields(pid: int | str) -> list[str]:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+        own = fields(postmaster)
+        ticks = sum(int(v) for v in own[11:15])  # utime, stime, cutime, cstime
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError):
+                    child = fields(entry)
+                    if int(child[1]) == postmaster:
+                        ticks += int(child[11]) + int(child[12])
+        return ticks / tick
+
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
