@@ -1,12 +1,18 @@
 """Engine benchmark: the matching core alone and the full `Exchange.apply`.
 
     python bench/engine_throughput.py [--commands N] [--repeat R] [--seed S]
+    python bench/engine_throughput.py --phase setup|apply|core [--symbols K] [--commands N]
 
 Workload: bench/workload.py `engine_mix` (about 60% limit, 30% cancel, 10% market, ~2,000
 resting orders), one symbol and ten. Commands are built before timing; GC stays on.
 Throughput: R timed runs over the whole list, median and spread reported. Latency: one more
 run timing each command with perf_counter_ns (the timer's own cost is included, so these
 percentiles are slightly pessimistic). Writes bench/results/engine-<utc>.json.
+
+Instructions per command (steadier than wall time on a shared machine): `--phase` builds the
+same workload and exchange and then, for `apply` or `core`, runs the commands once, untimed;
+the difference between a `setup` run and an `apply` (or `core`) run under
+`valgrind --tool=callgrind`, divided by N, is what one command costs.
 """
 
 from __future__ import annotations
@@ -79,10 +85,16 @@ def core_ops(w: Workload) -> list[tuple[int, object]]:
 
 
 def run_core(w: Workload, ops: list[tuple[int, object]]) -> float:
+    books, prepared = prepare_core(w, ops)
+    return time_core(books, prepared)
+
+
+def prepare_core(
+    w: Workload, ops: list[tuple[int, object]]
+) -> tuple[dict[str, Book], list[tuple[int, object]]]:
     books = {c.instrument.symbol: Book(c.instrument.symbol) for c in w.setup
              if isinstance(c, cmd.AddInstrument)}  # fmt: skip
-    resting: dict[int, Order] = {}
-    prepared = []
+    prepared: list[tuple[int, object]] = []
     for kind, payload in ops:
         if kind == 0:
             oid, c = payload  # type: ignore[misc]
@@ -91,6 +103,11 @@ def run_core(w: Workload, ops: list[tuple[int, object]]) -> float:
             prepared.append((0, o))
         else:
             prepared.append((1, payload))
+    return books, prepared
+
+
+def time_core(books: dict[str, Book], prepared: list[tuple[int, object]]) -> float:
+    resting: dict[int, Order] = {}
     limit = OrderType.LIMIT
     noop = Reporter()  # ignores the steps
     t0 = time.perf_counter()
@@ -109,6 +126,20 @@ def run_core(w: Workload, ops: list[tuple[int, object]]) -> float:
     return time.perf_counter() - t0
 
 
+def phase(name: str, w: Workload) -> None:
+    """One untimed pass for instruction counts: everything `setup` does, then the commands."""
+    ex = fresh(w)
+    books, prepared = prepare_core(w, core_ops(w))
+    if name == "apply":
+        apply = ex.apply
+        seq = len(w.setup)
+        for c in w.commands:
+            seq += 1
+            apply(seq, seq, c)
+    elif name == "core":
+        time_core(books, prepared)
+
+
 def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -123,7 +154,13 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--phase", choices=("setup", "apply", "core"),
+                        help="build the workload, run it once untimed (see above), no results")
+    parser.add_argument("--symbols", type=int, default=1, help="with --phase")
     args = parser.parse_args()
+    if args.phase:
+        phase(args.phase, engine_mix(args.commands, symbols=args.symbols, seed=args.seed))
+        return
     results = []
     print(f"engine build: {ENGINE_BUILD}, Python {sys.version.split()[0]}")
     for symbols in (1, 10):
