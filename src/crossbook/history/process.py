@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import struct
 import sys
 import time
@@ -55,6 +56,9 @@ _LENGTH: Final = struct.Struct("<I")
 _RESTART_MAX: Final = 5.0
 LINGER: Final = 0.025
 """Seconds the child's projector waits to gather a light load's batches into one write."""
+NICE: Final = 10
+"""How much lower the child's CPU priority is than the node's (`CROSSBOOK_HISTORY_NICE`; 0
+keeps it equal): when the cores are busy the sequencer's loop runs first and history lags."""
 
 
 class ChildStatus(msgspec.Struct, frozen=True):
@@ -294,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     target, data_dir, head_seq, grace = args[0], Path(args[1]), int(args[2]), float(args[3])
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    os.nice(int(os.environ.get("CROSSBOOK_HISTORY_NICE", NICE)))
     try:
         import uvloop  # noqa: PLC0415 (optional speed-up, as the node uses)
     except ImportError:  # pragma: no cover
