@@ -12,12 +12,15 @@ percentiles are slightly pessimistic). Writes bench/results/engine-<utc>.json.
 Instructions per command (steadier than wall time on a shared machine): `--phase` builds the
 same workload and exchange and then, for `apply` or `core`, runs the commands once, untimed;
 the difference between a `setup` run and an `apply` (or `core`) run under
-`valgrind --tool=callgrind`, divided by N, is what one command costs.
+`valgrind --tool=callgrind`, divided by N, is what one command costs. The pass starts with the
+workload frozen out of the collector (as the node freezes its start-up state), so a full
+collection over the prepared commands does not land in one phase and not the other.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import statistics
@@ -130,6 +133,8 @@ def phase(name: str, w: Workload) -> None:
     """One untimed pass for instruction counts: everything `setup` does, then the commands."""
     ex = fresh(w)
     books, prepared = prepare_core(w, core_ops(w))
+    gc.collect()
+    gc.freeze()
     if name == "apply":
         apply = ex.apply
         seq = len(w.setup)

@@ -437,7 +437,7 @@ class Exchange(Reporter):
         order.locked = hold
         order.hold_bal = bal
         self._touch(bal)
-        oid: Any = order_id  # boxed once for both dicts and the event (an int is boxed per use)
+        oid = order.key
         self.orders[oid] = order
         acct.open_orders[oid] = order
         if cid:
@@ -598,8 +598,8 @@ class Exchange(Reporter):
         self._events.append(
             _TRADE_EXECUTED(
                 trade_id, market.symbol, price, lots, notional,
-                taker.side, maker.order_id, maker.account,
-                maker_fee, maker.filled, maker.status, taker.order_id,
+                taker.side, maker.key, maker.account,
+                maker_fee, maker.filled, maker.status, taker.key,
                 taker.account, taker_fee, taker.filled, taker.status,
                 maker.client_order_id, taker.client_order_id,
             )
@@ -668,7 +668,7 @@ class Exchange(Reporter):
             bal.locked -= order.locked
             order.locked = 0
             self._touch(bal)
-        oid: Any = order.order_id  # boxed once for both dicts (an int would be boxed per use)
+        oid = order.key
         del self.orders[oid]
         del acct.open_orders[oid]
         if order.client_order_id:
@@ -694,7 +694,7 @@ class Exchange(Reporter):
         event = _ORDER_CANCELED if step is CANCEL else _ORDER_EXPIRED
         self._events.append(
             event(
-                order.order_id, order.account, symbol, order.client_order_id, reason,
+                order.key, order.account, symbol, order.client_order_id, reason,
                 order.filled, status,
             )
         )
@@ -834,6 +834,7 @@ class Exchange(Reporter):
             order.tif, 0, order.stop_price, order.expire_ts, order.post_only, order.visible_qty,
             order.stp, cid,
         )
+        replacement.key = order.key
         replacement.filled = order.filled
         replacement.status = order.status
         replacement.hold_bps = order.hold_bps
@@ -855,8 +856,8 @@ class Exchange(Reporter):
         bal.free += order.locked - replacement.locked
         bal.locked += replacement.locked - order.locked
         self._touch(bal)
-        self.orders[order_id] = replacement
-        acct.open_orders[order_id] = replacement
+        self.orders[order.key] = replacement
+        acct.open_orders[order.key] = replacement
         self._amended(replacement, kept_priority=False)
         self._execute(replacement, market, acct)
         self._run_stops(market)

@@ -5,12 +5,14 @@ traded, `shown` the lots currently displayed at the order's level (an iceberg sh
 `visible_qty` at a time), `locked` the hold still reserved for the order in its hold asset
 (quote for buys, base for sells), `hold_bal` the owner's balance of that asset once the hold
 is taken (None before; always that account's balance of that asset), `hold_bps` the fee rate
-that hold reserved, `live` whether it rests in a level's queue.
+that hold reserved, `live` whether it rests in a level's queue. `key` is `order_id` as one
+Python int, made once: the exchange's order indexes are keyed by it, so their lookups and
+deletes match by identity instead of boxing the id and comparing.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -28,6 +30,7 @@ class Order:
         "filled",
         "hold_bal",
         "hold_bps",
+        "key",
         "live",
         "locked",
         "order_id",
@@ -67,6 +70,7 @@ class Order:
         client_order_id: str,
     ) -> None:
         self.order_id = order_id
+        self.key: Any = order_id
         self.account = account
         self.symbol = symbol
         self.side = side

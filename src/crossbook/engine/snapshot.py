@@ -206,8 +206,8 @@ def load(ex: Exchange, data: bytes) -> None:
         acct = ex.accounts_[order.account]
         inst = ex.instruments_[order.symbol]
         order.hold_bal = acct.balances.get(inst.quote if order.side is Side.BUY else inst.base)
-        ex.orders[order.order_id] = order
-        acct.open_orders[order.order_id] = order
+        ex.orders[order.key] = order
+        acct.open_orders[order.key] = order
         if order.client_order_id:
             ex.client_ids[order.account, order.client_order_id] = order.order_id
         if order.tif is TimeInForce.GTD:
