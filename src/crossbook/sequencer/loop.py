@@ -29,10 +29,13 @@ disk's sync rate times the batch size while latency stays near one or two fsyncs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import queue
+import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -100,6 +103,52 @@ class SystemClock:
 
 
 _Entry = tuple[Command, "asyncio.Future[Applied] | None"]
+_Work = tuple[asyncio.AbstractEventLoop, "asyncio.Future[int]", Callable[[], int]]
+
+
+class CommitThread:
+    """Runs the journal's commits one at a time on a thread of its own: a queue in, the loop's
+    `call_soon_threadsafe` out. Per batch this costs about a fifth less CPU than a
+    `ThreadPoolExecutor` with `wrap_future` (two futures, their locks and callbacks, and the
+    executor's coroutine checks), which a light load pays once per command."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Callable[[], int]) -> asyncio.Future[int]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._queue.put((loop, future, work))
+        return future
+
+    def shutdown(self) -> None:
+        """Finish what was submitted, then end the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while (item := get()) is not None:
+            loop, future, work = item
+            error: BaseException | None = None
+            result = 0
+            try:
+                result = work()
+            except BaseException as exc:  # handed to the waiting coroutine, as an executor would
+                error = exc
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for it
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: asyncio.Future[int], result: int, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 class Sequencer:
@@ -130,7 +179,7 @@ class Sequencer:
         self._stopping = False
         self._last_seq = engine.last_seq
         self._last_ts = last_ts
-        self._journal_thread = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self._journal_thread = CommitThread("journal")
         self._snapshot_thread = ThreadPoolExecutor(1, thread_name_prefix="snapshot")
         self._snapshot_task: asyncio.Future[None] | None = None
         self._snapshot_waiters: list[asyncio.Future[SnapshotMeta]] = []
@@ -234,9 +283,7 @@ class Sequencer:
         batch = self._append(batch, first, ts)
         if not batch:
             return
-        # executor.submit + wrap_future is run_in_executor without its per-call checks that
-        # the function is not a coroutine (inspect calls: a few percent of a light load's loop)
-        commit = asyncio.wrap_future(self._journal_thread.submit(self._timed_commit))
+        commit = self._journal_thread.submit(self._timed_commit)
         try:
             results = self._apply(batch, first, ts)
         except Exception as exc:  # a bug in the engine: stop, restart, replay
