@@ -35,7 +35,12 @@ class OrderType(IntEnum):
 
     @property
     def is_market(self) -> bool:
-        return self in (2, 3, 5)  # MARKET, STOP_LOSS, TAKE_PROFIT
+        return self in MARKET_TYPES
+
+
+MARKET_TYPES = (2, 3, 5)
+"""The order types that execute at market (MARKET, STOP_LOSS, TAKE_PROFIT), as plain ints:
+`type in MARKET_TYPES` is `type.is_market` without the property call on a hot path."""
 
 
 class TimeInForce(IntEnum):

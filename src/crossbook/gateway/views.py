@@ -31,7 +31,15 @@ import msgspec
 
 from crossbook.domain import commands as cmd
 from crossbook.domain import events as ev
-from crossbook.domain.enums import OrderStatus, OrderType, Permission, Side, StpMode, TimeInForce
+from crossbook.domain.enums import (
+    MARKET_TYPES,
+    OrderStatus,
+    OrderType,
+    Permission,
+    Side,
+    StpMode,
+    TimeInForce,
+)
 from crossbook.domain.events import BalanceChanged
 from crossbook.domain.instruments import Asset, Instrument
 from crossbook.protocol.decimals import InstrumentScales
@@ -244,7 +252,7 @@ class GatewayViews:
             0, OrderStatus.NEW, e.working, ts, ts,
         )
         self._open(order)
-        if e.working and e.type in _MARKET_TYPES:
+        if e.working and e.type in MARKET_TYPES:
             m.append(order)
 
     def _on_closed(
@@ -345,8 +353,6 @@ class GatewayViews:
             self.keys.pop(event.key, None)
 
 
-_MARKET_TYPES: Final = (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
-"""`OrderType.is_market`, without the property call."""
 _LAST_OPEN: Final = OrderStatus.PARTIALLY_FILLED
 """Statuses up to this one are open (`OrderStatus.is_open`, without the property call)."""
 
