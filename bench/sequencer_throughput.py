@@ -1,20 +1,36 @@
 """Sequencer benchmark: commands/s through submit → journal (group commit) → apply → ack.
 
-    python bench/sequencer_throughput.py [--commands N] [--durability fsync os none]
-                                         [--symbols 1 10] [--seed S] [--window W]
+    python bench/sequencer_throughput.py [--commands N] [--warmup N] [--durability fsync os none]
+                                         [--symbols 1 10] [--engines real null] [--seed S]
+                                         [--window W] [--repeat R] [--loop uvloop asyncio]
+                                         [--gc node default]
 
 Workload: `crossbook.sequencer.workload.order_flow` (70% limit within +-20 ticks of the mid,
 10% market IOC, 20% cancels by client id; 10 accounts), built before timing.
-Each configuration runs twice: with the real `Exchange`, and with a null
-engine (apply returns no events) that isolates the sequencer and journal's own cost.
+Each configuration runs with the real `Exchange` and with a null engine (apply returns no
+events) that isolates the sequencer and journal's own cost.
 The data directory is a fresh temporary directory on the file system named in the result.
 
-Load is closed-loop: a producer keeps up to W commands in flight and submits more as acks
-arrive, so the sequencer is saturated and batch sizes show group commit at work. Latency
-percentiles are per batch commit (write + fsync on the worker thread) and are not corrected
-for coordinated omission: this measures capacity, not latency under an open arrival rate.
-`cpu_us_per_command` is the process's CPU time (all threads) over the timed part per command:
-steadier than commands/s on a machine shared with other work.
+Run the way the node runs it: on uvloop (`--loop`), with the node's garbage-collector policy
+(`--gc node`: `crossbook.gc_policy`'s thresholds from the start, and `tune_gc` - collect and
+freeze - once the venue is set up and the workload built, as `crossbook serve` does once it
+has recovered). `--warmup` commands of the same flow go through the sequencer untimed first,
+so the timed part starts with warm caches and a book in its steady state.
+
+Load is closed-loop: a producer keeps up to W commands in flight (in chunks of W/4, three
+chunks at most) and submits more as acks arrive, so the sequencer is saturated and batch
+sizes show group commit at work; `--window 4` gives batches of one to three commands, the
+fixed cost per batch that a lightly loaded node pays per request. Latency percentiles are per
+batch commit (write + fsync on the commit thread) and are not corrected for coordinated
+omission: this measures capacity and CPU, not latency under an open arrival rate.
+
+CPU (steadier than commands/s on a machine shared with other work), per command over the
+timed part: `cpu_us_per_command` is the whole process (all threads), split into `phases_us`:
+`engine` (the loop thread inside `engine.apply`, one thread-CPU clock read per batch),
+`loop` (the rest of the loop thread: the producer's submits, stamping, journal encoding,
+acknowledgements) and `commit_thread` (write + fsync and the hand-off back to the loop).
+`cpu_us_per_batch` is the same total per batch. With `--repeat` every configuration runs R
+times in turn and the summary gives each one's median and range.
 Writes bench/results/sequencer-<utc>.json.
 """
 
@@ -22,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import json
 import os
@@ -30,13 +47,15 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from crossbook.domain.commands import Command
 from crossbook.domain.events import Event
 from crossbook.engine.exchange import Exchange
+from crossbook.gc_policy import tune_gc, use_thresholds
 from crossbook.journal.file import Durability, open_journal
 from crossbook.sequencer.loop import Sequencer, SequencerConfig
 from crossbook.sequencer.ports import Engine
@@ -77,32 +96,20 @@ class Workload(NamedTuple):
     name: str
     seed: int
     setup: list[Command]
+    warmup: list[Command]
     commands: list[Command]
 
 
-def build(commands: int, symbols: int, seed: int) -> Workload:
-    flow = list(itertools.islice(order_flow(seed, symbols), commands))
-    return Workload(f"flow-{symbols}sym", seed, setup_commands(symbols), flow)
+def build(commands: int, warmup: int, symbols: int, seed: int) -> Workload:
+    flow = list(itertools.islice(order_flow(seed, symbols), warmup + commands))
+    return Workload(f"flow-{symbols}sym", seed, setup_commands(symbols), flow[:warmup],
+                    flow[warmup:])
 
 
-async def run_one(
-    workload: Workload, durability: Durability, engine: Engine, window: int, base: Path
-) -> dict[str, object]:
-    directory = Path(tempfile.mkdtemp(dir=base))
-    journal, _ = open_journal(directory, durability=durability)
-    config = SequencerConfig(
-        inbox_size=window, snapshot_every=None, snapshot_interval=None, record_samples=True
-    )
-    sequencer = Sequencer(engine, journal, config=config)
-    sequencer.start()
-    for command in workload.setup:
-        await sequencer.submit(command)
-    sequencer.stats.batch_sizes.clear()
-    sequencer.stats.commit_ns.clear()
-    commands, submit = workload.commands, sequencer.submit
+async def drive(sequencer: Sequencer, commands: list[Command], window: int) -> None:
+    """Closed loop: chunks of window/4 commands, at most three chunks in flight."""
+    submit = sequencer.submit
     chunk = max(window // 4, 1)
-    cpu_started = time.process_time()
-    started = time.perf_counter()
     in_flight: list[asyncio.Future[object]] = []
     for start in range(0, len(commands), chunk):
         futures = [submit(c) for c in commands[start : start + chunk]]
@@ -111,24 +118,92 @@ async def run_one(
             await in_flight.pop(0)
     for future in in_flight:
         await future
+
+
+async def run_one(
+    workload: Workload,
+    durability: Durability,
+    engine: Engine,
+    window: int,
+    base: Path,
+    node_gc: bool,
+) -> dict[str, object]:
+    directory = Path(tempfile.mkdtemp(dir=base))
+    if node_gc:
+        use_thresholds()
+    journal, _ = open_journal(directory, durability=durability)
+    config = SequencerConfig(
+        inbox_size=max(window, 1), snapshot_every=None, snapshot_interval=None,
+        record_samples=True, measure_apply=True,
+    )
+    sequencer = Sequencer(engine, journal, config=config)
+    sequencer.start()
+    for command in workload.setup:
+        await sequencer.submit(command)
+    if node_gc:
+        tune_gc()
+    await drive(sequencer, workload.warmup, window)
+    stats = sequencer.stats
+    stats.batch_sizes.clear()
+    stats.commit_ns.clear()
+    stats.apply_cpu_ns = 0
+    commands = workload.commands
+    cpu_started, loop_started = time.process_time(), time.thread_time()
+    started = time.perf_counter()
+    await drive(sequencer, commands, window)
     seconds = time.perf_counter() - started
+    loop_cpu = time.thread_time() - loop_started
     cpu = time.process_time() - cpu_started
+    apply_cpu = stats.apply_cpu_ns / 1e9
     await sequencer.stop()
     journal.close()
-    stats = sequencer.stats
+    count, batches = len(commands), len(stats.batch_sizes)
+    per_command = 1e6 / count
     return {
         "engine": type(engine).__name__,
         "durability": durability.value,
-        "commands": len(commands),
+        "commands": count,
         "seconds": round(seconds, 3),
-        "commands_per_s": round(len(commands) / seconds),
-        "cpu_us_per_command": round(cpu * 1e6 / len(commands), 2),
-        "batches": len(stats.batch_sizes),
+        "commands_per_s": round(count / seconds),
+        "cpu_us_per_command": round(cpu * per_command, 2),
+        "phases_us": {
+            "engine": round(apply_cpu * per_command, 2),
+            "loop": round((loop_cpu - apply_cpu) * per_command, 2),
+            "commit_thread": round((cpu - loop_cpu) * per_command, 2),
+        },
+        "cpu_us_per_batch": round(cpu * 1e6 / batches, 1),
+        "batches": batches,
         "batch_size": percentiles(stats.batch_sizes, 1.0)
         | {"mean": round(statistics.fmean(stats.batch_sizes), 1)},
         "commit_latency_ms": percentiles(stats.commit_ns, 1e6),
         "data_dir": str(directory),
     }
+
+
+def runner(name: str) -> Callable[[Coroutine[Any, Any, dict[str, object]]], dict[str, object]]:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.run
+    return asyncio.run
+
+
+def summarize(results: list[dict[str, Any]]) -> list[dict[str, object]]:
+    groups: dict[tuple[object, ...], list[dict[str, Any]]] = {}
+    for result in results:
+        key = (result["workload"]["name"], result["durability"], result["engine"])
+        groups.setdefault(key, []).append(result)
+    summary: list[dict[str, object]] = []
+    for (name, durability, engine), runs in groups.items():
+        row: dict[str, object] = {"workload": name, "durability": durability, "engine": engine}
+        for field in ("cpu_us_per_command", "cpu_us_per_batch", "commands_per_s"):
+            values = [run[field] for run in runs]
+            row[field] = {"median": statistics.median(values), "min": min(values),
+                          "max": max(values)}
+        for phase in ("engine", "loop", "commit_thread"):
+            row[f"{phase}_us"] = statistics.median(run["phases_us"][phase] for run in runs)
+        summary.append(row)
+    return summary
 
 
 def remove(directory: Path) -> int:
@@ -149,25 +224,38 @@ def filesystem(path: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--commands", type=int, default=50_000)
+    parser.add_argument("--commands", type=int, default=200_000)
+    parser.add_argument("--warmup", type=int, default=20_000)
     parser.add_argument("--durability", nargs="+", default=["fsync", "os", "none"])
     parser.add_argument("--symbols", nargs="+", type=int, default=[1, 10])
+    parser.add_argument("--engines", nargs="+", choices=["real", "null"], default=["real", "null"])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--window", type=int, default=4096)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument("--gc", choices=["node", "default"], default="node")
     parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="seqbench-", dir=args.dir))
+    run = runner(args.loop)
     results = []
     for symbols in args.symbols:
-        workload = build(args.commands, symbols, args.seed)
-        for mode in args.durability:
-            for engine in (Exchange(), NullEngine()):
-                result = asyncio.run(run_one(workload, Durability(mode), engine, args.window, base))
-                result["journal_bytes"] = remove(Path(str(result.pop("data_dir"))))
-                result["workload"] = {"name": workload.name, "seed": workload.seed}
-                print(json.dumps(result), flush=True)
-                results.append(result)
+        workload = build(args.commands, args.warmup, symbols, args.seed)
+        for _, mode, kind in itertools.product(range(args.repeat), args.durability, args.engines):
+            engine: Engine = Exchange() if kind == "real" else NullEngine()
+            result = run(run_one(workload, Durability(mode), engine, args.window, base,
+                                 args.gc == "node"))
+            del engine
+            gc.unfreeze()  # each run starts from the same collector state
+            gc.collect()
+            result["journal_bytes"] = remove(Path(str(result.pop("data_dir"))))
+            result["workload"] = {"name": workload.name, "seed": workload.seed}
+            print(json.dumps(result), flush=True)
+            results.append(result)
     base.rmdir()
+    summary = summarize(results)
+    for row in summary:
+        print(json.dumps(row), flush=True)
     out = {
         "benchmark": "sequencer_throughput",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -179,8 +267,12 @@ def main() -> None:
             "filesystem": filesystem(args.dir),
         },
         "window": args.window,
+        "warmup": args.warmup,
+        "loop": args.loop,
+        "gc": args.gc,
         "load": "closed loop, saturating; commit latency not corrected for coordinated omission",
         "results": results,
+        "summary": summary,
     }
     results_dir = Path(__file__).resolve().parent / "results"
     results_dir.mkdir(exist_ok=True)
