@@ -10,6 +10,10 @@ Each connection is an asyncio protocol that sends one request, waits for the who
   moment it was due, so coordinated omission is not hidden.
 
 `make_request(i) -> bytes` builds request i (so each can be signed at send time).
+`LoadResult.records` keeps, per request, the connection's local port, when it was due,
+when it was written to the socket and when its answer was complete (perf_counter_ns), so a
+run can be set beside the server's own timestamps: how late the generator itself was is
+`sent - due`, not the server's.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class LoadResult:
     latencies_ns: list[int] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    records: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """(local port, due, sent, done) per answered request."""
 
     def summary(self) -> dict[str, float | int | dict[str, int]]:
         lat = sorted(self.latencies_ns)
@@ -55,17 +61,21 @@ class _Conn(asyncio.Protocol):
         self.runner = runner
         self.buf = b""
         self.started = 0
+        self.sent = 0
+        self.port = 0
         self.transport: asyncio.Transport | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.port = transport.get_extra_info("sockname")[1]
         self.ready.set_result(None)
 
     def send(self, request: bytes, due_ns: int) -> None:
         self.started = due_ns
         assert self.transport is not None
         self.transport.write(request)
+        self.sent = time.perf_counter_ns()
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data
@@ -111,6 +121,7 @@ class _Runner:
         now = time.perf_counter_ns()
         result = self.result
         result.latencies_ns.append(now - conn.started)
+        result.records.append((conn.port, conn.started, conn.sent, now))
         result.statuses[status] = result.statuses.get(status, 0) + 1
         self.completed += 1
         if self.completed >= self.total:

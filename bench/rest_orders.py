@@ -15,6 +15,17 @@ it is reported only as observed. Latency at a fixed offered load: bench/http_loa
 was due) on 16 connections, signing each at send time.
 
 Server CPU per request: the node's user+system CPU time over the run divided by requests.
+Node-side latency of the open loop: the node's `request` stage (the socket read that
+completed a request until its answer is written) beside the client's, with the node's loop
+delay and collector pauses (`/metrics`).
+
+`--trace` runs the node with a latency trace (`CROSSBOOK_LATENCY_TRACE`) and attributes the
+open loop's slow requests: each client request is matched with the node's record of it (by
+connection and order) and split into generator delay (due until written to the socket),
+until the node read it, intake (read until submitted to the sequencer), sequencer (until
+durable and applied), response, and until the generator read the answer; for the slowest
+1% and 0.1% it reports the mean of each part and how many overlapped a collection in the
+node, a late loop timer, a history database write, or a group commit over 2 ms.
 Writes bench/results/rest-orders-<utc>.json with machine, Python, seed and load average.
 """
 
@@ -60,15 +71,109 @@ def cpu_seconds(pid: int) -> float:
 
 
 def stage_buckets(port: int) -> dict[str, dict[float, float]]:
-    """The node's per-stage latency histograms: stage -> upper bound (s) -> cumulative count."""
+    """The node's latency histograms: stage (or `loop_delay`, `gc_pause_<generation>`) ->
+    upper bound (s) -> cumulative count."""
     found: dict[str, dict[float, float]] = {}
     for line in httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines():
+        labels, _, value = line.rpartition(" ")
         if line.startswith("crossbook_stage_seconds_bucket"):
-            labels, _, value = line.rpartition(" ")
-            stage = labels.split('stage="')[1].split('"')[0]
-            bound = float(labels.split('le="')[1].split('"')[0])
-            found.setdefault(stage, {})[bound] = float(value)
+            name = labels.split('stage="')[1].split('"')[0]
+        elif line.startswith("crossbook_loop_delay_seconds_bucket"):
+            name = "loop_delay"
+        elif line.startswith("crossbook_gc_pause_seconds_bucket"):
+            name = "gc_pause_" + labels.split('generation="')[1].split('"')[0]
+        else:
+            continue
+        bound = float(labels.split('le="')[1].split('"')[0])
+        found.setdefault(name, {})[bound] = float(value)
     return found
+
+
+PARTS = ("generator", "to_node", "intake", "sequencer", "response", "to_client")
+
+
+def attribute(records: list[tuple[int, int, int, int]], trace: dict[str, Any],
+              history_writes: list[list[int]]) -> dict[str, Any]:
+    """Split each open-loop request's latency (client records beside the node's trace);
+    `timeline_500ms_max_ms`: per half second of due times, the largest latency, generator
+    delay and node-side time."""
+    by_port: dict[int, list[list[int]]] = {}
+    for node_record in trace["requests"]:
+        by_port.setdefault(node_record[0], []).append(node_record)
+    client_by_port: dict[int, list[tuple[int, int, int, int]]] = {}
+    for record in records:
+        client_by_port.setdefault(record[0], []).append(record)
+    rows = []
+    for port, client in client_by_port.items():
+        node = by_port.get(port, [])[-len(client):]  # the setup's requests came first
+        for (_, due, sent, done), (_, received, submitted, resumed, written, _) in zip(
+                client, node, strict=False):
+            rows.append((done - due, (sent - due, received - sent, submitted - received,
+                                      resumed - submitted, written - resumed, done - written),
+                         sent, done, submitted, resumed))
+    rows.sort(key=lambda row: row[0])
+    batches = sorted(trace["batches"])
+    gcs, lags = trace["gcs"], trace["lags"]
+
+    def overlaps(spans: list[Any], start: int, end: int) -> bool:
+        return any(a < end and b > start for a, b, *_ in spans)
+
+    def slow_commit(submitted: int, resumed: int) -> bool:
+        return any(submitted <= at <= resumed and nanos > 2_000_000
+                   for at, nanos, _ in batches)
+
+    def describe(chosen: list[Any]) -> dict[str, Any]:
+        n = max(1, len(chosen))
+        return {
+            "count": len(chosen),
+            "latency_ms_mean": round(sum(r[0] for r in chosen) / n / 1e6, 3),
+            "parts_ms_mean": {name: round(sum(r[1][i] for r in chosen) / n / 1e6, 3)
+                              for i, name in enumerate(PARTS)},
+            "share_overlapping": {
+                "node_gc": round(sum(overlaps(gcs, r[2], r[3]) for r in chosen) / n, 3),
+                "node_loop_late_2ms": round(sum(overlaps(lags, r[2], r[3]) for r in chosen)
+                                            / n, 3),
+                "history_write": round(sum(overlaps(history_writes, r[2], r[3])
+                                           for r in chosen) / n, 3),
+                "group_commit_over_2ms": round(sum(slow_commit(r[4], r[5]) for r in chosen)
+                                               / n, 3),
+            },
+        }
+
+    total = len(rows)
+    node_side = sorted(r[1][2] + r[1][3] + r[1][4] for r in rows)
+
+    def pct(values: list[int], q: float) -> float:
+        return round(values[min(len(values) - 1, int(q * len(values)))] / 1e6, 3) if values \
+            else 0.0
+
+    timeline: list[list[float]] = []
+    if rows:
+        began = min(r[2] - r[1][0] for r in rows)
+        windows: dict[int, list[Any]] = {}
+        for r in rows:
+            windows.setdefault((r[2] - r[1][0] - began) // 500_000_000, []).append(r)
+        for _, chosen in sorted(windows.items()):
+            timeline.append([round(max(r[0] for r in chosen) / 1e6, 1),
+                             round(max(r[1][0] for r in chosen) / 1e6, 1),
+                             round(max(r[1][2] + r[1][3] + r[1][4] for r in chosen) / 1e6, 1)])
+    return {
+        "timeline_500ms_max_ms": timeline,
+        "matched": total,
+        "node_side_ms": {"p50": pct(node_side, 0.5), "p99": pct(node_side, 0.99),
+                         "p999": pct(node_side, 0.999)},
+        "parts_ms_p50": {name: pct(sorted(r[1][i] for r in rows), 0.5)
+                         for i, name in enumerate(PARTS)},
+        "all": describe(rows),
+        "slowest_1pct": describe(rows[int(total * 0.99):]),
+        "slowest_01pct": describe(rows[int(total * 0.999):]),
+        "node_gcs": len(gcs),
+        "node_gc_ms_max": round(max((b - a for a, b, *_ in gcs), default=0) / 1e6, 3),
+        "node_late_probes_2ms": len(lags),
+        "history_writes": len(history_writes),
+        "history_write_ms_max": round(max((b - a for a, b, *_ in history_writes), default=0)
+                                      / 1e6, 3),
+    }
 
 
 def stage_summary(before: dict[str, dict[float, float]],
@@ -142,6 +247,8 @@ def main() -> None:
     parser.add_argument("--durability", default="fsync")
     parser.add_argument("--history", default=None,
                         help="the node's --history (default: SQLite in the data dir; off)")
+    parser.add_argument("--trace", action="store_true",
+                        help="attribute the open loop's slow requests (node latency trace)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("install wrk (apt-get install wrk) for the capacity runs")
@@ -153,15 +260,18 @@ def main() -> None:
     port = free_port()
     exe = Path(sys.executable).with_name("crossbook")
     log = (work / "node.log").open("wb")
+    trace_file = work / "trace.json"
     node = subprocess.Popen(
         [str(exe), "serve", "--data-dir", str(work / "data"), "--http", f"127.0.0.1:{port}",
          "--config", str(config), "--durability", args.durability, "--log-level", "WARNING",
          *(["--history", args.history] if args.history else [])],
         env={**os.environ, "CROSSBOOK_ADMIN_KEY": ADMIN[0],
-             "CROSSBOOK_ADMIN_SECRET": ADMIN[1]},
+             "CROSSBOOK_ADMIN_SECRET": ADMIN[1],
+             **({"CROSSBOOK_LATENCY_TRACE": str(trace_file)} if args.trace else {})},
         stdout=log, stderr=log,
     )
     results: dict[str, Any] = {}
+    load = None
     try:
         wait_port(port)
         keys = setup(port)
@@ -203,6 +313,12 @@ def main() -> None:
         node.send_signal(signal.SIGTERM)
         node.wait(30)
         log.close()
+    if args.trace and load is not None:
+        history_file = Path(str(trace_file) + ".history")
+        history_writes = json.loads(history_file.read_text()) if history_file.exists() else []
+        found = attribute(load.records, json.loads(trace_file.read_text()), history_writes)
+        results[f"open_loop_{args.rate}_per_second"]["attribution"] = found
+        print("attribution:", json.dumps(found, indent=1), flush=True)
     record = {
         "benchmark": "rest_orders",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -214,6 +330,8 @@ def main() -> None:
         "seed": args.seed,
         "durability": args.durability,
         "history": args.history or "sqlite",
+        "env": {k: v for k, v in os.environ.items()
+                if k.startswith("CROSSBOOK_") and "SECRET" not in k and "KEY" not in k},
         "auth": "HMAC-SHA256 verified per request",
         "results": results,
     }

@@ -26,8 +26,6 @@ once and written to `DATA_DIR/admin-key.json` with mode 0600.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib
 import importlib.util
 import json
@@ -35,7 +33,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +50,11 @@ from crossbook.gateway.app import GatewayApp, Registrar, build_app
 from crossbook.gateway.context import GatewayContext
 from crossbook.gateway.history import HistoryMonitor, HistoryReader
 from crossbook.gateway.limits import LimitConfig, RateLimiter
-from crossbook.gateway.metrics import Metrics
+from crossbook.gateway.metrics import LatencyTrace, LoopDelayProbe, Metrics
 from crossbook.gateway.native.admin import new_key_pair
 from crossbook.gateway.views import GatewayViews, OrderRecord
 from crossbook.gateway.ws import Limits, WebSocketGateway
-from crossbook.gc_policy import tune_gc, use_thresholds
+from crossbook.gc_policy import tune_gc, use_thresholds, watch_pauses
 from crossbook.history import history_target
 from crossbook.history.process import ProjectorProcess
 from crossbook.journal.core import Core, open_core
@@ -101,6 +99,12 @@ class _MetricsSink:
             metrics.batch_size.observe(size)
         for nanos in stats.commit_ns:
             metrics.observe_ns("journal_sync", nanos)
+        if metrics.trace is not None:
+            now = time.perf_counter_ns()
+            metrics.trace.batches.extend(
+                (now, nanos, size)
+                for nanos, size in zip(stats.commit_ns, stats.batch_sizes, strict=True)
+            )
         stats.batch_sizes.clear()
         stats.commit_ns.clear()
 
@@ -191,12 +195,9 @@ def registrars() -> list[Registrar]:
     return found
 
 
-async def _watch_loop_lag(metrics: Metrics, interval: float = 0.25) -> None:
-    loop = asyncio.get_running_loop()
-    while True:
-        expected = loop.time() + interval
-        await asyncio.sleep(interval)
-        metrics.loop_lag = max(0.0, loop.time() - expected)
+TRACE_ENV = "CROSSBOOK_LATENCY_TRACE"  # the same name as history.process.TRACE_ENV
+"""A file name: the node keeps a `LatencyTrace` and writes it there when it stops (its
+history process writes the times of its database writes beside it, `FILE.history`)."""
 
 
 async def start_gateway(
@@ -252,7 +253,10 @@ async def run_node(settings: NodeSettings) -> int:
             record_samples=True,
         ),
     )
-    lag_task: asyncio.Task[None] | None = None
+    probe: LoopDelayProbe | None = None
+    unwatch_gc: Callable[[], None] | None = None
+    trace_path = settings.env.get(TRACE_ENV)
+    trace = LatencyTrace() if trace_path else None
     history = open_history(settings)
     edge = EdgeServices(settings)
     websocket = WebSocketGateway(settings.ws, Limits.from_env(settings.env))
@@ -265,7 +269,9 @@ async def run_node(settings: NodeSettings) -> int:
         tune_gc()
         await websocket.start()
         await edge.start(core, app.context)
-        lag_task = asyncio.get_running_loop().create_task(_watch_loop_lag(app.context.metrics))
+        metrics = app.context.metrics
+        metrics.trace = trace
+        probe, unwatch_gc = LoopDelayProbe(metrics), watch_pauses(metrics.gc_paused)
         host, port = settings.http
         server = HttpServer(app.handle, app.context.metrics, host, port)  # see docs/adr/0001
         log.info("serving", extra={"fields": {
@@ -274,15 +280,17 @@ async def run_node(settings: NodeSettings) -> int:
         }})
         await server.serve()
     finally:
-        if lag_task is not None:
-            lag_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lag_task
+        if probe is not None:
+            probe.close()
+        if unwatch_gc is not None:
+            unwatch_gc()
         await edge.close()
         await websocket.close()
         await core.close()
         if history is not None:
             await history.stop()
+        if trace is not None and trace_path:
+            trace.dump(Path(trace_path))
     log.info("stopped", extra={"fields": {"last_seq": core.sequencer.last_seq}})
     return 0
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crossbook.gc_policy import GC_THRESHOLDS, tune_gc
+from crossbook.gc_policy import GC_THRESHOLDS, tune_gc, watch_pauses
 
 
 @pytest.fixture
@@ -37,3 +37,17 @@ def test_start_up_objects_are_frozen_and_cycles_still_go() -> None:
     del first, second
     gc.collect()
     assert gone() is None
+
+
+def test_watch_pauses_reports_each_collection_until_stopped() -> None:
+    seen: list[tuple[int, int, int]] = []
+    stop = watch_pauses(lambda generation, start, end: seen.append((generation, start, end)))
+    try:
+        gc.collect(1)
+        gc.collect()
+    finally:
+        stop()
+    assert [generation for generation, _, _ in seen] == [1, 2]
+    assert all(start <= end for _, start, end in seen)
+    gc.collect()
+    assert len(seen) == 2

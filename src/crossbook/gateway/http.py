@@ -86,7 +86,7 @@ ErrorRenderer = Callable[[ApiError], Response]
 class Request:
     __slots__ = (
         "_query", "body", "client", "headers", "key", "method", "params", "path", "raw_query",
-        "scope",
+        "received_ns", "resumed_ns", "scope", "submitted_ns",
     )
 
     def __init__(
@@ -111,6 +111,12 @@ class Request:
         """The ASGI scope when the request came through ASGI, else None."""
         self.key: Any = None
         """The authenticated API key record (`views.KeyRecord`) once the app checked it."""
+        self.received_ns = 0
+        """`time.perf_counter_ns()` at the socket read that completed the request (0: not
+        known); an order route adds when it submitted the command and when it resumed after
+        durability (`metrics` stages `intake`, `request` and the latency trace)."""
+        self.submitted_ns = 0
+        self.resumed_ns = 0
         self._query: dict[str, str] | None = None
 
     @property

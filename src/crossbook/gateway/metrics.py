@@ -8,17 +8,31 @@ when `/metrics` is scraped.
 Exported (all prefixed `crossbook_`):
 - `http_requests_total{route,status}`; `orders_total{outcome,code}` with outcome
   accepted / rejected / refused (by the gateway) and the reject code;
-- `stage_seconds{stage}` histograms: `decode` (body to command), `auth`, `sequencer` (submit
-  until durable and applied: queue wait + journal sync + apply), `journal_sync` (one group
-  commit), `response` (encode and send);
+- `stage_seconds{stage}` histograms: `decode` (body to command), `auth`, `intake` (the
+  socket read that completed the request until its command is submitted: parsing, waiting
+  behind pipelined requests, auth, decode), `sequencer` (submit until durable and applied:
+  queue wait + journal sync + apply), `journal_sync` (one group commit), `response` (encode
+  and send), `request` (the node's whole share of an order: that socket read until the
+  answer is written, to set beside a client's latency);
 - `batch_size` histogram (commands per group commit), `inbox_depth` and `loop_lag_seconds`
-  gauges, `sequencer_healthy`.
+  gauges, `sequencer_healthy`;
+- `loop_delay_seconds` histogram: how late the loop ran a timer due every `LAG_PROBE`
+  seconds (a request arriving then waited as long before it was read);
+- `gc_pause_seconds{generation}` histograms: the process's collections, fed by
+  `gc_policy.watch_pauses(metrics.gc_paused)`.
+
+`LatencyTrace` (off unless a node is given one) keeps a timestamp record of every order
+request, group commit, collection and late probe for offline attribution of slow requests.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -34,7 +48,10 @@ LATENCY_BUCKETS = (
     0.05, 0.1, 0.25, 1.0,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536)
-STAGES = ("decode", "auth", "sequencer", "journal_sync", "response")
+STAGES = ("decode", "auth", "intake", "sequencer", "journal_sync", "response", "request")
+LAG_PROBE = 0.01
+"""Seconds between the loop-delay probe's timers."""
+_perf = time.perf_counter_ns
 
 
 class FastHistogram:
@@ -72,6 +89,9 @@ class Metrics(Collector):
         self.stages = {stage: FastHistogram(LATENCY_BUCKETS, 1e9) for stage in STAGES}
         self.batch_size = FastHistogram(tuple(float(b) for b in BATCH_BUCKETS))
         self.loop_lag = 0.0
+        self.loop_delay = FastHistogram(LATENCY_BUCKETS, 1e9)
+        self.gc_pause = [FastHistogram(LATENCY_BUCKETS, 1e9) for _ in range(3)]
+        self.trace: LatencyTrace | None = None
         self.inbox_depth: Callable[[], int] = lambda: 0
         self.healthy: Callable[[], bool] = lambda: True
         self.registry = CollectorRegistry(auto_describe=False)
@@ -89,6 +109,12 @@ class Metrics(Collector):
         histogram = self.stages[stage]  # counts integer nanoseconds: no float per request
         histogram.counts[bisect_left(histogram.bounds, nanos)] += 1
         histogram.total += nanos
+
+    def gc_paused(self, generation: int, started_ns: int, ended_ns: int) -> None:
+        """One collection (`gc_policy.watch_pauses`)."""
+        self.gc_pause[generation].observe(ended_ns - started_ns)
+        if self.trace is not None:
+            self.trace.gcs.append((started_ns, ended_ns, generation))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -121,6 +147,18 @@ class Metrics(Collector):
             "crossbook_inbox_depth", "Commands waiting for the sequencer",
             value=self.inbox_depth(),
         )
+        delay = HistogramMetricFamily(
+            "crossbook_loop_delay_seconds", "How late the loop ran a timer (probed every 10 ms)"
+        )
+        delay.add_metric([], self.loop_delay.family_buckets(), self.loop_delay.sum)
+        yield delay
+        pauses = HistogramMetricFamily(
+            "crossbook_gc_pause_seconds", "Garbage collections by generation",
+            labels=["generation"],
+        )
+        for generation, histogram in enumerate(self.gc_pause):
+            pauses.add_metric([str(generation)], histogram.family_buckets(), histogram.sum)
+        yield pauses
         yield GaugeMetricFamily(
             "crossbook_loop_lag_seconds", "Event loop lag at the last probe",
             value=self.loop_lag,
@@ -129,3 +167,55 @@ class Metrics(Collector):
             "crossbook_sequencer_healthy", "1 while the sequencer accepts commands",
             value=1.0 if self.healthy() else 0.0,
         )
+
+
+class LatencyTrace:
+    """Timestamps (`time.perf_counter_ns`, CLOCK_MONOTONIC: comparable across the machine's
+    processes) of what happened to each order request and around it, kept in memory and
+    written as JSON by `dump`. For benchmarks: memory grows with every order."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[int, int, int, int, int, int]] = []
+        """(peer port, received, submitted, resumed, written, status): received is the socket
+        read that completed the request, resumed when the handler ran again after durability."""
+        self.batches: list[tuple[int, int, int]] = []
+        """(when the sinks saw the batch, its group commit's duration, commands)."""
+        self.gcs: list[tuple[int, int, int]] = []
+        """(start, end, generation)."""
+        self.lags: list[tuple[int, int]] = []
+        """(due, ran) of each loop-delay probe that ran more than 2 ms late (the probe rides a
+        timer wheel of 1 ms ticks)."""
+
+    def dump(self, path: Path, **extra: Any) -> None:
+        path.write_text(json.dumps({
+            "requests": self.requests, "batches": self.batches, "gcs": self.gcs,
+            "lags": self.lags, **extra,
+        }))
+
+
+class LoopDelayProbe:
+    """A timer every `interval` seconds on the running loop; how late each runs goes to
+    `metrics.loop_delay` (and `metrics.loop_lag`, the latest)."""
+
+    def __init__(self, metrics: Metrics, interval: float = LAG_PROBE) -> None:
+        import asyncio  # noqa: PLC0415 (only where a loop runs)
+
+        self.metrics = metrics
+        self.interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._due = _perf() + int(interval * 1e9)
+        self._handle = self._loop.call_later(interval, self._fire)
+
+    def _fire(self) -> None:
+        now = _perf()
+        late = max(0, now - self._due)
+        metrics = self.metrics
+        metrics.loop_delay.observe(late)
+        metrics.loop_lag = late / 1e9
+        if late > 2_000_000 and metrics.trace is not None:
+            metrics.trace.lags.append((self._due, now))
+        self._due = now + int(self.interval * 1e9)
+        self._handle = self._loop.call_later(self.interval, self._fire)
+
+    def close(self) -> None:
+        self._handle.cancel()

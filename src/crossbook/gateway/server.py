@@ -67,8 +67,8 @@ def _plain(status: int, message: bytes) -> bytes:
 
 class _Connection(asyncio.Protocol):
     __slots__ = (
-        "_body", "_client", "_continue", "_headers", "_keep_alive",
-        "_parser", "_paused", "_queue", "_running", "_server", "_size", "_too_big", "_url",
+        "_body", "_client", "_continue", "_headers", "_keep_alive", "_parser", "_paused",
+        "_port", "_queue", "_received", "_running", "_server", "_size", "_too_big", "_url",
         "_write_paused", "activity", "transport",
     )
 
@@ -79,6 +79,8 @@ class _Connection(asyncio.Protocol):
             self._parser.set_dangerous_leniencies(lenient_data_after_close=True)
         self.transport: asyncio.Transport | None = None
         self._client = ""
+        self._port = 0
+        self._received = 0
         self._queue: deque[tuple[Request, bool]] = deque()
         self._running = False
         self._keep_alive = True
@@ -98,7 +100,8 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         peer = transport.get_extra_info("peername")
-        self._client = peer[0] if isinstance(peer, tuple) else ""
+        if isinstance(peer, tuple):
+            self._client, self._port = peer[0], peer[1]
         self._server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -115,6 +118,7 @@ class _Connection(asyncio.Protocol):
         self._set_reading()
 
     def data_received(self, data: bytes) -> None:
+        self._received = _perf()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -180,6 +184,7 @@ class _Connection(asyncio.Protocol):
             method, path, query, self._headers,
             body[0] if len(body) == 1 else b"".join(body), self._client, {},
         )
+        request.received_ns = self._received
         self._queue.append((request, keep_alive))
         if len(self._queue) >= MAX_PIPELINE:
             self._set_reading()
@@ -230,7 +235,16 @@ class _Connection(asyncio.Protocol):
         keep_alive = keep_alive and self._keep_alive and not self._server.should_exit
         sent = _perf()
         self._respond(response, request.method == "HEAD", keep_alive)
-        self._server.metrics.observe_ns("response", _perf() - sent)
+        written = _perf()
+        metrics = self._server.metrics
+        metrics.observe_ns("response", written - sent)
+        if request.submitted_ns:  # an order: the node's whole share of its latency
+            metrics.observe_ns("request", written - request.received_ns)
+            if metrics.trace is not None:
+                metrics.trace.requests.append((
+                    self._port, request.received_ns, request.submitted_ns, request.resumed_ns,
+                    written, response.status,
+                ))
         if not keep_alive:
             if self.transport is not None:
                 self.transport.close()

@@ -46,6 +46,7 @@ from crossbook.gc_policy import tune_gc, use_thresholds
 from crossbook.history import open_store
 from crossbook.history.projector import Projector, ProjectorStatus
 from crossbook.history.replay import catch_up_from
+from crossbook.history.rows import Rows
 from crossbook.history.store import HistoryStore
 from crossbook.sequencer.ports import Applied
 
@@ -59,6 +60,11 @@ LINGER: Final = 0.025
 NICE: Final = 10
 """How much lower the child's CPU priority is than the node's (`CROSSBOOK_HISTORY_NICE`; 0
 keeps it equal): when the cores are busy the sequencer's loop runs first and history lags."""
+
+
+TRACE_ENV: Final = "CROSSBOOK_LATENCY_TRACE"
+"""Set (to the node's trace file, `crossbook.node`): the child writes the times of its
+database writes to that name plus `.history` when it exits."""
 
 
 class ChildStatus(msgspec.Struct, frozen=True):
@@ -252,10 +258,30 @@ async def _open_eventually(store: HistoryStore) -> None:
 # -- the child ---------------------------------------------------------------------------------
 
 
+def _timed(store: HistoryStore, writes: list[tuple[int, int, int]]) -> HistoryStore:
+    """`store` with each `write` recorded as (start, end, commands), perf_counter_ns."""
+    inner = store.write
+
+    async def write(rows: Rows) -> None:
+        started = time.perf_counter_ns()
+        await inner(rows)
+        writes.append((started, time.perf_counter_ns(), rows.last_seq - rows.prev_seq))
+
+    store.write = write  # type: ignore[method-assign]
+    return store
+
+
+def _dump(path: Path, writes: list[tuple[int, int, int]]) -> None:
+    path.write_bytes(msgspec.json.encode(writes))
+
+
 async def _child(target: str, data_dir: Path, head_seq: int, grace: float) -> int:
-    projector = Projector(
-        open_store(target, rederivable=True), catch_up=catch_up_from(data_dir), linger=LINGER
-    )
+    store = open_store(target, rederivable=True)
+    trace_path = os.environ.get(TRACE_ENV)
+    writes: list[tuple[int, int, int]] = []
+    if trace_path:
+        store = _timed(store, writes)
+    projector = Projector(store, catch_up=catch_up_from(data_dir), linger=LINGER)
     projector.head_seq = head_seq
     use_thresholds()  # the node's collector policy: rows are many short-lived containers
     await projector.start()
@@ -291,6 +317,8 @@ async def _child(target: str, data_dir: Path, head_seq: int, grace: float) -> in
         reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reporter
+        if trace_path:
+            _dump(Path(trace_path + ".history"), writes)
     return 0
 
 

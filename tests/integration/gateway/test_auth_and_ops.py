@@ -113,6 +113,11 @@ def test_operations_endpoints(node: NodeProcess) -> None:
     assert 'crossbook_http_requests_total{route="GET /health",status="200"}' in metrics
     assert 'crossbook_orders_total{code="1002",outcome="rejected"}' in metrics
     assert "crossbook_stage_seconds_bucket" in metrics
+    for stage in ("intake", "request"):  # the order's: from the socket read on
+        count = f'crossbook_stage_seconds_count{{stage="{stage}"}} '
+        assert float(metrics.split(count)[1].split()[0]) >= 1
+    assert "crossbook_loop_delay_seconds_count" in metrics
+    assert 'crossbook_gc_pause_seconds_count{generation="2"}' in metrics
     assert "crossbook_batch_size_count" in metrics
     assert "crossbook_inbox_depth" in metrics
     spec = node.http.get("/openapi.json").json()

@@ -183,8 +183,12 @@ def register(router: Router, ctx: GatewayContext, table: SymbolTable) -> None:
         record = table.lookup(params.get("symbol"))
         command = to_command(params, key.account, record)
         kind = response_type(params)
-        metrics.observe_ns("decode", _perf() - started)
+        request.submitted_ns = submitted = _perf()
+        metrics.observe_ns("decode", submitted - started)
+        if request.received_ns:
+            metrics.observe_ns("intake", submitted - request.received_ns)
         applied = await ctx.execute(command)
+        request.resumed_ns = _perf()
         first = applied.events[0]
         if type(first) is not ev.OrderAccepted:
             assert isinstance(first, ev.OrderRejected)

@@ -115,8 +115,12 @@ def register(router: Router, ctx: GatewayContext) -> None:
             raise bad_request(f"body is not valid JSON: {exc}") from None
         inst = instrument(ctx, body.symbol)
         command = to_command(body, request.key.account, inst)
-        metrics.observe_ns("decode", _perf() - started)
+        request.submitted_ns = submitted = _perf()
+        metrics.observe_ns("decode", submitted - started)
+        if request.received_ns:
+            metrics.observe_ns("intake", submitted - request.received_ns)
         applied = await ctx.execute(command)
+        request.resumed_ns = _perf()
         first = applied.events[0]
         if type(first) is not ev.OrderAccepted:
             assert isinstance(first, ev.OrderRejected)
