@@ -28,9 +28,10 @@ CPU (steadier than commands/s on a machine shared with other work), per command 
 timed part: `cpu_us_per_command` is the whole process (all threads), split into `phases_us`:
 `engine` (the loop thread inside `engine.apply`, one thread-CPU clock read per batch),
 `loop` (the rest of the loop thread: the producer's submits, stamping, journal encoding,
-acknowledgements) and `commit_thread` (write + fsync and the hand-off back to the loop).
-`cpu_us_per_batch` is the same total per batch. With `--repeat` every configuration runs R
-times in turn and the summary gives each one's median and range.
+acknowledgements) and `commit_thread` (write + fsync and the hand-off back to the loop);
+`system_us` is the part of the loop's and the commit thread's time spent in the kernel
+(wake-ups, write, fsync). `cpu_us_per_batch` is the total per batch. With `--repeat` every
+configuration runs R times in turn and the summary gives each one's median and range.
 Writes bench/results/sequencer-<utc>.json.
 """
 
@@ -43,6 +44,7 @@ import itertools
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import tempfile
@@ -102,8 +104,9 @@ class Workload(NamedTuple):
 
 def build(commands: int, warmup: int, symbols: int, seed: int) -> Workload:
     flow = list(itertools.islice(order_flow(seed, symbols), warmup + commands))
-    return Workload(f"flow-{symbols}sym", seed, setup_commands(symbols), flow[:warmup],
-                    flow[warmup:])
+    return Workload(
+        f"flow-{symbols}sym", seed, setup_commands(symbols), flow[:warmup], flow[warmup:]
+    )
 
 
 async def drive(sequencer: Sequencer, commands: list[Command], window: int) -> None:
@@ -133,8 +136,11 @@ async def run_one(
         use_thresholds()
     journal, _ = open_journal(directory, durability=durability)
     config = SequencerConfig(
-        inbox_size=max(window, 1), snapshot_every=None, snapshot_interval=None,
-        record_samples=True, measure_apply=True,
+        inbox_size=max(window, 1),
+        snapshot_every=None,
+        snapshot_interval=None,
+        record_samples=True,
+        measure_apply=True,
     )
     sequencer = Sequencer(engine, journal, config=config)
     sequencer.start()
@@ -148,12 +154,17 @@ async def run_one(
     stats.commit_ns.clear()
     stats.apply_cpu_ns = 0
     commands = workload.commands
-    cpu_started, loop_started = time.process_time(), time.thread_time()
+    process_started = resource.getrusage(resource.RUSAGE_SELF)
+    loop_started = resource.getrusage(resource.RUSAGE_THREAD)
     started = time.perf_counter()
     await drive(sequencer, commands, window)
     seconds = time.perf_counter() - started
-    loop_cpu = time.thread_time() - loop_started
-    cpu = time.process_time() - cpu_started
+    loop_usage = resource.getrusage(resource.RUSAGE_THREAD)
+    process_usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = _cpu(process_usage) - _cpu(process_started)
+    loop_cpu = _cpu(loop_usage) - _cpu(loop_started)
+    system = process_usage.ru_stime - process_started.ru_stime
+    loop_system = loop_usage.ru_stime - loop_started.ru_stime
     apply_cpu = stats.apply_cpu_ns / 1e9
     await sequencer.stop()
     journal.close()
@@ -171,6 +182,10 @@ async def run_one(
             "loop": round((loop_cpu - apply_cpu) * per_command, 2),
             "commit_thread": round((cpu - loop_cpu) * per_command, 2),
         },
+        "system_us": {
+            "loop": round(loop_system * per_command, 2),
+            "commit_thread": round((system - loop_system) * per_command, 2),
+        },
         "cpu_us_per_batch": round(cpu * 1e6 / batches, 1),
         "batches": batches,
         "batch_size": percentiles(stats.batch_sizes, 1.0)
@@ -178,6 +193,10 @@ async def run_one(
         "commit_latency_ms": percentiles(stats.commit_ns, 1e6),
         "data_dir": str(directory),
     }
+
+
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
 
 
 def runner(name: str) -> Callable[[Coroutine[Any, Any, dict[str, object]]], dict[str, object]]:
@@ -198,8 +217,11 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, object]]:
         row: dict[str, object] = {"workload": name, "durability": durability, "engine": engine}
         for field in ("cpu_us_per_command", "cpu_us_per_batch", "commands_per_s"):
             values = [run[field] for run in runs]
-            row[field] = {"median": statistics.median(values), "min": min(values),
-                          "max": max(values)}
+            row[field] = {
+                "median": statistics.median(values),
+                "min": min(values),
+                "max": max(values),
+            }
         for phase in ("engine", "loop", "commit_thread"):
             row[f"{phase}_us"] = statistics.median(run["phases_us"][phase] for run in runs)
         summary.append(row)
@@ -243,8 +265,9 @@ def main() -> None:
         workload = build(args.commands, args.warmup, symbols, args.seed)
         for _, mode, kind in itertools.product(range(args.repeat), args.durability, args.engines):
             engine: Engine = Exchange() if kind == "real" else NullEngine()
-            result = run(run_one(workload, Durability(mode), engine, args.window, base,
-                                 args.gc == "node"))
+            result = run(
+                run_one(workload, Durability(mode), engine, args.window, base, args.gc == "node")
+            )
             del engine
             gc.unfreeze()  # each run starts from the same collector state
             gc.collect()

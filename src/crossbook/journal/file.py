@@ -107,6 +107,17 @@ class FileJournal:
         self._encoder.frame_into(self._buffer, seq, ts, command)
         self.last_seq = seq
 
+    def append_many(self, first_seq: int, ts: int, commands: list[Command]) -> int:
+        """Append `commands` as seqs `first_seq, ...`; returns how many leading ones were
+        appended (fewer than all: `append` of the next one raises why it cannot be encoded)."""
+        buffer = self._buffer
+        if not buffer:
+            self._buffer_first_seq = first_seq
+        appended = self._encoder.frame_many(buffer, first_seq, ts, commands)
+        if appended:
+            self.last_seq = first_seq + appended - 1
+        return appended
+
     def commit(self) -> None:
         if self.failure is not None:
             raise OSError(self.failure.errno, f"journal failed earlier: {self.failure}")

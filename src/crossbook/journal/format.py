@@ -94,19 +94,51 @@ def decode_header(data: bytes | memoryview) -> SegmentHeader:
 
 
 class RecordEncoder:
-    """Frames records into a caller's buffer; one instance per writer (it reuses a buffer)."""
+    """Frames records into a caller's buffer; one instance per writer."""
 
-    __slots__ = ("_encoder", "_scratch")
+    __slots__ = ("_encoder",)
 
     def __init__(self) -> None:
         self._encoder = msgspec.msgpack.Encoder()
-        self._scratch = bytearray()
 
     def frame_into(self, out: bytearray, seq: int, ts: int, command: Command) -> None:
         # A tuple encodes exactly like RecordV1 (array_like, tag first) without building it.
         payload = self._encoder.encode((RECORD_VERSION, seq, ts, command))
         out += _FRAME.pack(len(payload), crc32c.crc32c(payload))
         out += payload
+
+    def frame_many(self, out: bytearray, first_seq: int, ts: int, commands: list[Command]) -> int:
+        """Frame `commands` as seqs `first_seq, first_seq + 1, ...` sharing `ts`, the same bytes
+        as `frame_into` for each; returns how many leading commands were framed.
+
+        Fewer than all means `commands[n]` cannot be encoded (`frame_into` raises why): the
+        records before it are framed and nothing of it or after it is in `out`. Each payload is
+        encoded in place behind room for its frame header, which is filled in afterwards from
+        one view of the buffer (the buffer cannot grow while a view of it exists).
+        """
+        encode_into, version = self._encoder.encode_into, RECORD_VERSION
+        starts: list[int] = []
+        mark = starts.append
+        framed = len(commands)
+        for seq, command in enumerate(commands, first_seq):
+            at = len(out)
+            try:
+                encode_into((version, seq, ts, command), out, at + FRAME_OVERHEAD)
+            except (OverflowError, TypeError, ValueError):
+                del out[at:]
+                framed = seq - first_seq
+                break
+            mark(at)
+        if not starts:
+            return framed
+        pack, crc, overhead = _FRAME.pack_into, crc32c.crc32c, FRAME_OVERHEAD
+        ends = starts[1:]
+        ends.append(len(out))
+        with memoryview(out) as view:
+            for at, end in zip(starts, ends, strict=True):
+                body = at + overhead
+                pack(view, at, end - body, crc(view[body:end]))
+        return framed
 
 
 def frame(seq: int, ts: int, command: Command) -> bytes:

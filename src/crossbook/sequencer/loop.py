@@ -1,16 +1,22 @@
 """The single writer: drain → stamp → append → sync → apply → release, one batch per turn.
 
-Theory of operation. Callers `submit` commands into a bounded inbox and await a future. The
-sequencer task takes everything queued (up to `max_batch`) as one batch, stamps each command
-with the next `seq` and the batch's `ts` (`max(clock, previous ts)`, so stamps never go back),
-and appends the batch to the journal. It then starts the journal's `commit` (write + fsync:
-one group commit per batch) on a worker thread and, while that runs, folds the batch through
-the engine; new submissions gather in the inbox meanwhile. Only when the commit has returned
+Theory of operation. Callers `submit` commands into a bounded inbox and await a future, or
+`submit_many` a list of commands and await one future for all their results (a gateway that
+reads many requests at once). The sequencer task takes everything queued (up to `max_batch`)
+as one batch, stamps each command with the next `seq` and the batch's `ts` (`max(clock,
+previous ts)`, so stamps never go back), and appends the batch to the journal in one call.
+It then starts the journal's `commit` (write + fsync: one group commit per batch) on a worker
+thread and, while that runs, folds the batch through the engine; new submissions gather in
+the inbox meanwhile. Only when the commit has returned
 are the futures resolved with their `Applied` and the sinks called with the whole batch, in
 seq order. Nothing leaves the sequencer before it is durable.
 
 Contract:
 - A full inbox raises `Throttled` (GATEWAY_THROTTLED) at once; memory stays bounded.
+  `submit_many` is all or nothing: it raises when its commands do not all fit.
+- `submit_many`'s future resolves with one entry per command, in order: its `Applied`, or the
+  `SequencerError` that refused it (`Unjournalable`, or `Unavailable` once the sequencer
+  stopped); it resolves only when every command is settled, and never raises.
 - The first journal failure (EIO, ENOSPC, ...), engine exception or sink exception stops the
   sequencer for good: the batch in flight and everything queued fail with `Unavailable`
   (GATEWAY_UNAVAILABLE), later submissions raise it at once, and `healthy` turns False.
@@ -34,17 +40,18 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
+from typing import Protocol
 
 from crossbook.domain.commands import Command, ExpireOrders
 from crossbook.domain.events import Event
 from crossbook.domain.rejects import Reject
 from crossbook.sequencer.ports import (
     Applied,
+    BatchJournal,
     Clock,
     Engine,
     Journal,
@@ -106,8 +113,59 @@ class SystemClock:
         return time.time_ns()
 
 
-_Entry = tuple[Command, "asyncio.Future[Applied] | None"]
 _Work = tuple[asyncio.AbstractEventLoop, "asyncio.Future[int]", Callable[[], int]]
+Outcome = Applied | SequencerError
+"""What `submit_many` gives for each command."""
+
+
+class _Owner(Protocol):
+    """Who waits for a command: its future (`submit`) or its group (`submit_many`)."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Applied, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
+class _Group:
+    """The waiter of one `submit_many`: every command of it has this as its owner. Commands
+    settle in inbox order, so each settlement fills the next open slot; a command refused while
+    it is appended fills its own slot at once (`fill`), ahead of the commands before it."""
+
+    __slots__ = ("_future", "_next", "_pending", "_results")
+
+    def __init__(self, future: asyncio.Future[list[Outcome]], count: int) -> None:
+        self._future = future
+        self._results: list[Outcome | None] = [None] * count
+        self._next = 0
+        self._pending = count
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def first_open(self) -> int:
+        results, at = self._results, self._next
+        while results[at] is not None:
+            at += 1
+        return at
+
+    def set_result(self, result: Applied, /) -> None:
+        at = self.first_open()
+        self._next = at + 1
+        self.fill(at, result)
+
+    def set_exception(self, exception: BaseException, /) -> None:
+        error = exception if isinstance(exception, SequencerError) else Unavailable(repr(exception))
+        at = self.first_open()
+        self._next = at + 1
+        self.fill(at, error)
+
+    def fill(self, at: int, outcome: Outcome) -> None:
+        self._results[at] = outcome
+        self._pending -= 1
+        if not self._pending and not self._future.done():
+            self._future.set_result(self._results)  # type: ignore[arg-type]  # none left open
 
 
 class CommitThread:
@@ -121,8 +179,9 @@ class CommitThread:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, work: Callable[[], int]) -> asyncio.Future[int]:
-        loop = asyncio.get_running_loop()
+    def submit(
+        self, work: Callable[[], int], loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[int]:
         future: asyncio.Future[int] = loop.create_future()
         self._queue.put((loop, future, work))
         return future
@@ -175,10 +234,17 @@ class Sequencer:
         self._clock = clock or SystemClock()
         self._sinks = list(sinks)
         self._snapshots = snapshots
-        self._inbox: deque[_Entry] = deque()
+        self._append_many = (
+            journal.append_many if isinstance(journal, BatchJournal) else _one_by_one(journal)
+        )
+        # The inbox is two parallel lists: the commands and who waits for each (None for the
+        # sequencer's own ExpireOrders). A turn takes both lists whole.
+        self._inbox: list[Command] = []
+        self._owners: list[_Owner | None] = []
         self._inbox_size = self.config.inbox_size
         self._external = 0
-        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_seq = engine.last_seq
@@ -205,29 +271,55 @@ class Sequencer:
         """The seq of the last durable, applied command."""
         return self._last_seq
 
+    @property
+    def inbox_depth(self) -> int:
+        """Commands queued for the next turn."""
+        return len(self._inbox)
+
     def add_sink(self, sink: Sink) -> None:
         """Sinks see every batch applied after they are added, in seq order."""
         self._sinks.append(sink)
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="sequencer")
+            # Kept: asyncio.get_running_loop() makes a getpid system call on every call.
+            self._loop = loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(), name="sequencer")
             self._schedule_expiry()
 
     def submit(self, command: Command) -> asyncio.Future[Applied]:
         """Queue a command; the future resolves once it is durable and applied."""
-        if self.failure is not None:
-            raise Unavailable(f"sequencer stopped: {self.failure!r}")
-        if self._stopping:
-            raise Unavailable("sequencer is stopping")
+        if self.failure is not None or self._stopping:
+            raise self._refusal()
         if self._external >= self._inbox_size:
             raise Throttled(f"inbox full ({self._inbox_size} commands)")
-        future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
-        inbox = self._inbox
-        inbox.append((command, future))
+        future: asyncio.Future[Applied] = (self._loop or asyncio.get_running_loop()).create_future()
+        self._inbox.append(command)
+        self._owners.append(future)
         self._external += 1
-        if len(inbox) == 1:  # the loop sleeps only on an empty inbox
-            self._wake.set()
+        if self._waiter is not None:  # the loop sleeps only on an empty inbox
+            self._wake()
+        return future
+
+    def submit_many(self, commands: Sequence[Command]) -> asyncio.Future[list[Outcome]]:
+        """Queue `commands` (all or none) behind one future, which resolves once each is
+        settled with its `Applied` or the `SequencerError` that refused it, in order."""
+        if self.failure is not None or self._stopping:
+            raise self._refusal()
+        count = len(commands)
+        if self._external + count > self._inbox_size:
+            raise Throttled(f"inbox full ({self._inbox_size} commands)")
+        future: asyncio.Future[list[Outcome]] = (
+            self._loop or asyncio.get_running_loop()
+        ).create_future()
+        if not count:
+            future.set_result([])
+            return future
+        self._inbox += commands
+        self._owners += [_Group(future, count)] * count
+        self._external += count
+        if self._waiter is not None:
+            self._wake()
         return future
 
     async def snapshot(self) -> SnapshotMeta:
@@ -238,13 +330,13 @@ class Sequencer:
             raise Unavailable(f"sequencer stopped: {self.failure!r}")
         waiter: asyncio.Future[SnapshotMeta] = asyncio.get_running_loop().create_future()
         self._snapshot_waiters.append(waiter)
-        self._wake.set()
+        self._wake()
         return await waiter
 
     async def stop(self) -> None:
         """Finish what is queued, wait for a snapshot in flight, release the threads."""
         self._stopping = True
-        self._wake.set()
+        self._wake()
         if self._task is not None:
             await self._task
         if self._snapshot_task is not None:
@@ -257,64 +349,79 @@ class Sequencer:
         self._journal_thread.shutdown()
         self._snapshot_thread.shutdown()
 
+    def _refusal(self) -> Unavailable:
+        if self.failure is not None:
+            return Unavailable(f"sequencer stopped: {self.failure!r}")
+        return Unavailable("sequencer is stopping")
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
     # -- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self.failure is None:
             if self._snapshot_waiters and self._snapshot_task is None:
                 self._capture_snapshot()
             if not self._inbox:
                 if self._stopping:
                     return
-                self._wake.clear()
-                await self._wake.wait()
+                self._waiter = loop.create_future()
+                await self._waiter
                 continue
             try:
-                await self._turn()
+                await self._turn(loop)
             except Exception as exc:  # a bug in the loop itself: never leave callers waiting
                 self._fail(exc, [])
 
-    async def _turn(self) -> None:
-        inbox, limit = self._inbox, self.config.max_batch
-        if len(inbox) <= limit:
-            batch = list(inbox)
-            inbox.clear()
-        else:
-            popleft = inbox.popleft
-            batch = [popleft() for _ in range(limit)]
+    def _take(self) -> tuple[list[Command], list[_Owner | None]]:
+        commands, owners, limit = self._inbox, self._owners, self.config.max_batch
+        if len(commands) <= limit:
+            self._inbox, self._owners = [], []
+            return commands, owners
+        self._inbox, self._owners = commands[limit:], owners[limit:]
+        return commands[:limit], owners[:limit]
+
+    async def _turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        commands, owners = self._take()
         ts = max(self._clock.now_ns(), self._last_ts)
         first = self._last_seq + 1
-        batch = self._append(batch, first, ts)
-        if not batch:
-            return
-        commit = self._journal_thread.submit(self._timed_commit)
+        appended = self._append_many(first, ts, commands)
+        if appended < len(commands):
+            commands, owners = self._append_each(commands, owners, appended, first, ts)
+            if not commands:
+                return
+        commit = self._journal_thread.submit(self._timed_commit, loop)
         try:
-            results = self._apply(batch, first, ts)
+            results = self._apply(commands, first, ts)
         except Exception as exc:  # a bug in the engine: stop, restart, replay
             await asyncio.wait([commit])
-            self._fail(exc, batch)
+            self._fail(exc, owners)
             return
         try:
             elapsed = await commit
         except OSError as exc:
-            self._fail(exc, batch)
+            self._fail(exc, owners)
             return
-        count = len(batch)
+        count = len(commands)
         self._last_seq, self._last_ts = first + count - 1, ts
         self._record(count, elapsed)
-        commands = [command for command, _ in batch]
-        seqs, stamps = range(first, first + count), repeat(ts, count)
-        applied = list(map(Applied, seqs, stamps, commands, results))
-        external = 0
-        for (command, future), done in zip(batch, applied, strict=True):
-            if future is not None:
-                external += 1
-                if not future.done():
-                    future.set_result(done)
-            elif isinstance(command, ExpireOrders):
-                self._expiry_queued = False
-                self._last_expire_ts = ts
-        self._external -= external
+        applied = list(
+            map(Applied, range(first, first + count), repeat(ts, count), commands, results)
+        )
+        for owner, done in zip(owners, applied, strict=True):
+            if owner is not None and not owner.done():
+                owner.set_result(done)
+        internal = owners.count(None)  # the sequencer's own ExpireOrders
+        self._external -= count - internal
+        if internal:
+            self._expiry_queued = False
+            self._last_expire_ts = ts
         try:
             for sink in self._sinks:
                 sink.on_batch(applied)
@@ -329,39 +436,49 @@ class Sequencer:
         self._journal.commit()
         return time.perf_counter_ns() - started
 
-    def _append(self, batch: list[_Entry], first: int, ts: int) -> list[_Entry]:
-        """Journal the batch; a command the journal cannot encode is refused and takes no seq."""
+    def _append_each(
+        self,
+        commands: list[Command],
+        owners: list[_Owner | None],
+        appended: int,
+        first: int,
+        ts: int,
+    ) -> tuple[list[Command], list[_Owner | None]]:
+        """The rest of a batch whose journal append stopped at a command it cannot encode
+        (the leading commands are in the journal): append one at a time, refuse what cannot
+        be encoded (no seq), return the commands kept and their owners."""
         append = self._journal.append
-        seq = first
-        try:
-            for command, _ in batch:
-                append(seq, ts, command)
-                seq += 1
-        except (OverflowError, TypeError, ValueError):
-            done = seq - first
-            return batch[:done] + self._append_each(batch[done:], seq, ts)
-        return batch
-
-    def _append_each(self, batch: list[_Entry], first: int, ts: int) -> list[_Entry]:
-        append, kept = self._journal.append, list[_Entry]()
-        for command, future in batch:
+        kept, kept_owners = list[Command](), list[_Owner | None]()
+        slots: dict[int, list[int]] = {}  # a group's next slot in this batch: [first open + seen]
+        for index, (command, owner) in enumerate(zip(commands, owners, strict=True)):
+            slot = 0
+            if isinstance(owner, _Group):
+                seen = slots.setdefault(id(owner), [owner.first_open()])
+                slot = seen[0]
+                seen[0] += 1
             try:
-                append(first + len(kept), ts, command)
+                if index >= appended:
+                    append(first + len(kept), ts, command)
             except (OverflowError, TypeError, ValueError) as exc:
-                if future is not None:
+                error = Unjournalable(f"cannot journal {command!r}: {exc}")
+                if isinstance(owner, _Group):
                     self._external -= 1
-                    if not future.done():
-                        future.set_exception(Unjournalable(f"cannot journal {command!r}: {exc}"))
+                    owner.fill(slot, error)
+                elif owner is not None:
+                    self._external -= 1
+                    if not owner.done():
+                        owner.set_exception(error)
                 continue
-            kept.append((command, future))
-        return kept
+            kept.append(command)
+            kept_owners.append(owner)
+        return kept, kept_owners
 
-    def _apply(self, batch: list[_Entry], first: int, ts: int) -> list[list[Event]]:
-        apply = self.engine.apply
+    def _apply(self, commands: list[Command], first: int, ts: int) -> list[list[Event]]:
+        apply, count = self.engine.apply, len(commands)
         if not self.config.measure_apply:
-            return [apply(seq, ts, command) for seq, (command, _) in enumerate(batch, first)]
+            return list(map(apply, range(first, first + count), repeat(ts, count), commands))
         started = time.thread_time_ns()
-        results = [apply(seq, ts, command) for seq, (command, _) in enumerate(batch, first)]
+        results = list(map(apply, range(first, first + count), repeat(ts, count), commands))
         self.stats.apply_cpu_ns += time.thread_time_ns() - started
         return results
 
@@ -373,14 +490,15 @@ class Sequencer:
             stats.batch_sizes.append(size)
             stats.commit_ns.append(commit_ns)
 
-    def _fail(self, exc: BaseException, batch: list[_Entry]) -> None:
+    def _fail(self, exc: BaseException, batch: list[_Owner | None]) -> None:
         log.critical("sequencer stopped, no further acknowledgements: %r", exc)
         self.failure = exc
         error = Unavailable(f"not acknowledged: sequencer stopped after {exc!r}")
-        for _, future in [*batch, *self._inbox]:
-            if future is not None and not future.done():
-                future.set_exception(error)
+        for owner in [*batch, *self._owners]:
+            if owner is not None and not owner.done():
+                owner.set_exception(error)
         self._inbox.clear()
+        self._owners.clear()
         self._external = 0
         for waiter in self._snapshot_waiters:
             if not waiter.done():
@@ -415,8 +533,9 @@ class Sequencer:
             return
         self._expiry_due = None
         self._expiry_queued = True
-        self._inbox.append((ExpireOrders(), None))
-        self._wake.set()
+        self._inbox.append(ExpireOrders())
+        self._owners.append(None)
+        self._wake()
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -464,6 +583,21 @@ class Sequencer:
                     waiter.set_result(meta)
                 else:
                     waiter.set_exception(error)
-            self._wake.set()
+            self._wake()
 
         task.add_done_callback(written)
+
+
+def _one_by_one(journal: Journal) -> Callable[[int, int, list[Command]], int]:
+    """`append_many` for a journal that has only `append`."""
+
+    def append_many(first_seq: int, ts: int, commands: list[Command]) -> int:
+        append = journal.append
+        for seq, command in enumerate(commands, first_seq):
+            try:
+                append(seq, ts, command)
+            except (OverflowError, TypeError, ValueError):
+                return seq - first_seq
+        return len(commands)
+
+    return append_many

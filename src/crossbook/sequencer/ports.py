@@ -5,7 +5,8 @@
   must not block: one that does slow work (a database) queues it and returns. A sink that
   raises stops the sequencer (crash-only: restart and recover).
 - `Journal` makes stamped commands durable. `append` is called on the event loop for each
-  command of a batch; `commit` is then called once, on a worker thread, and returns only when
+  command of a batch (or `append_many` once for the whole batch, where the journal is a
+  `BatchJournal`); `commit` is then called once, on a worker thread, and returns only when
   the batch is as durable as the journal's mode promises (write + fsync by default). The two
   never run at the same time. `commit` raises `OSError` on any write or sync failure, and the
   sequencer never acknowledges anything after that.
@@ -19,7 +20,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -46,6 +47,15 @@ class Journal(Protocol):
     def append(self, seq: int, ts: int, command: Command) -> None: ...
 
     def commit(self) -> None: ...
+
+
+@runtime_checkable
+class BatchJournal(Journal, Protocol):
+    def append_many(self, first_seq: int, ts: int, commands: list[Command]) -> int:
+        """Append `commands` as seqs `first_seq, first_seq + 1, ...`; returns how many leading
+        commands were appended. Fewer than all means the next one cannot be encoded (`append`
+        raises OverflowError, TypeError or ValueError for it) and nothing of it is appended."""
+        ...
 
 
 class Engine(Protocol):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import crc32c
 import pytest
 
-from crossbook.domain.commands import CancelOrder, Deposit, ExpireOrders
+from crossbook.domain.commands import CancelOrder, Command, Deposit, ExpireOrders
 from crossbook.domain.values import AccountId, OrderId, Units
 from crossbook.journal.format import (
     FRAME_HEADER,
@@ -17,6 +17,7 @@ from crossbook.journal.format import (
     DamageKind,
     FrameScanner,
     HeaderError,
+    RecordEncoder,
     RecordError,
     RecordV1,
     check_frames,
@@ -63,6 +64,25 @@ def test_record_round_trips_and_is_versioned() -> None:
     payload = data[FRAME_OVERHEAD:]
     assert payload[:2] == b"\x94\x01"  # array of 4, record version 1 first
     assert decode_record(payload) == RecordV1(seq=5, ts=77, command=command)
+
+
+def test_frame_many_writes_the_frames_of_frame_into_and_stops_before_what_cannot_encode() -> None:
+    commands: list[Command] = [
+        Deposit(AccountId(n), "USD", Units(n * 10), f"tx{n}") for n in range(1, 6)
+    ]
+    commands.insert(2, ExpireOrders())
+    encoder, out = RecordEncoder(), bytearray(b"kept")
+    assert encoder.frame_many(out, 7, 99, commands) == len(commands)
+    assert bytes(out) == b"kept" + b"".join(
+        frame(seq, 99, command) for seq, command in enumerate(commands, 7)
+    )
+    too_big = Deposit(AccountId(1), "USD", Units(2**70), "huge")
+    out = bytearray(b"kept")
+    assert encoder.frame_many(out, 7, 99, [*commands[:2], too_big, *commands[2:]]) == 2
+    assert bytes(out) == b"kept" + frame(7, 99, commands[0]) + frame(8, 99, commands[1])
+    assert encoder.frame_many(out, 9, 99, [too_big]) == 0
+    assert encoder.frame_many(out, 9, 99, []) == 0
+    assert bytes(out) == b"kept" + frame(7, 99, commands[0]) + frame(8, 99, commands[1])
 
 
 def test_scanner_reads_every_frame_of_a_clean_segment() -> None:

@@ -239,3 +239,101 @@ def test_refused_commands_anywhere_in_a_batch_leave_a_gapless_journal(tmp_path: 
         assert [r.command for r in records] == setup[:4]
 
     run(main())
+
+
+def test_submit_many_settles_its_commands_in_order_behind_one_future(tmp_path: Path) -> None:
+    async def main() -> None:
+        recorder = Recorder()
+        core = await open_core(tmp_path, sinks=[recorder])
+        await _setup(core.sequencer.submit)
+        flow = list(itertools.islice(order_flow(3, 2, 4), 120))
+        single = core.sequencer.submit(flow[0])
+        group = core.sequencer.submit_many(flow[1:100])
+        after = core.sequencer.submit(flow[100])
+        second = core.sequencer.submit_many(flow[101:])
+        outcomes = await group
+        assert all(isinstance(o, Applied) for o in outcomes)
+        applied = [o for o in outcomes if isinstance(o, Applied)]
+        first = (await single).seq
+        assert [a.seq for a in applied] == list(range(first + 1, first + 100))
+        assert [a.command for a in applied] == flow[1:100]
+        assert (await after).seq == first + 100
+        assert [o.seq for o in await second if isinstance(o, Applied)] == list(
+            range(first + 101, first + 120)
+        )
+        assert await core.sequencer.submit_many([]) == []
+        by_seq = {a.seq: a for a in recorder.applied}
+        assert all(by_seq[a.seq] == a for a in applied)  # the sinks saw the same results
+        expected = core.engine.state_hash()
+        await core.close()
+        assert _replay_hash(tmp_path) == expected
+
+    run(main())
+
+
+def test_submit_many_spans_batches_and_fits_the_inbox_all_or_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        config = SequencerConfig(inbox_size=10, max_batch=3)
+        core = await open_core(tmp_path, config=config)
+        setup = setup_commands(1, 3)
+        with pytest.raises(Throttled):
+            core.sequencer.submit_many(setup[:11])
+        assert core.sequencer.inbox_depth == 0
+        outcomes = await core.sequencer.submit_many(setup[:10])
+        assert [o.seq for o in outcomes if isinstance(o, Applied)] == list(range(1, 11))
+        assert core.sequencer.stats.batches >= 4  # three commands a turn at most
+        await core.close()
+
+    run(main())
+
+
+def test_submit_many_reports_a_refused_command_in_its_place(tmp_path: Path) -> None:
+    async def main() -> None:
+        config = SequencerConfig(max_batch=4)  # the group spans two turns
+        core = await open_core(tmp_path, config=config)
+        setup = setup_commands(1, 2)
+        too_big = Deposit(AccountId(1), "USD", Units(2**70), "huge")
+        commands = [setup[0], too_big, setup[1], too_big, too_big, setup[2], too_big, setup[3]]
+        outcomes = await core.sequencer.submit_many(commands)
+        assert [type(o) for o in outcomes] == [
+            Applied, Unjournalable, Applied, Unjournalable, Unjournalable, Applied,
+            Unjournalable, Applied,
+        ]
+        assert [o.seq for o in outcomes if isinstance(o, Applied)] == [1, 2, 3, 4]
+        assert [o.command for o in outcomes if isinstance(o, Applied)] == setup[:4]
+        refused = [o for o in outcomes if isinstance(o, Unjournalable)]
+        assert all(r.code is Reject.GATEWAY_BAD_REQUEST for r in refused)
+        assert core.sequencer.inbox_depth == 0
+        await core.sequencer.submit(setup[4])
+        await core.close()
+        state = scan_journal(tmp_path / JOURNAL_DIR, repair=False)
+        assert [r.command for r in iter_records(state)] == setup[:5]
+
+    run(main())
+
+
+def test_submit_many_after_a_failed_fsync_reports_every_command_unavailable(
+    tmp_path: Path,
+) -> None:
+    syncs = 0
+
+    def fsync(fd: int) -> None:
+        nonlocal syncs
+        syncs += 1
+        if syncs > 1:
+            raise OSError(errno.EIO, "injected EIO")
+        os.fdatasync(fd)
+
+    async def main() -> None:
+        core = await open_core(tmp_path, fsync=fsync, config=SequencerConfig(max_batch=2))
+        setup = setup_commands(1, 2)
+        await core.sequencer.submit(setup[0])
+        outcomes = await core.sequencer.submit_many(setup[1:5])
+        assert [type(o) for o in outcomes] == [Unavailable] * 4
+        assert not core.sequencer.healthy
+        with pytest.raises(Unavailable):
+            core.sequencer.submit_many(setup[5:6])
+        assert core.sequencer.last_seq == 1
+        await core.close()
+
+    run(main())
