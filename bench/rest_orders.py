@@ -14,7 +14,8 @@ it is reported only as observed. Latency at a fixed offered load: bench/http_loa
 1,000 orders/s open loop (requests due every millisecond; latency counts from when a request
 was due) on 16 connections, signing each at send time.
 
-Server CPU per request: the node's user+system CPU time over the run divided by requests.
+Server CPU per request: the node's user+system CPU time over the run divided by requests;
+its history process's likewise (a history process that restarts mid-run undercounts).
 Node-side latency of the open loop: the node's `request` stage (the socket read that
 completed a request until its answer is written) beside the client's, with the node's loop
 delay and collector pauses (`/metrics`).
@@ -68,6 +69,21 @@ ip_weight_per_minute = 0
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """User+system CPU of `pid`'s live child processes (the node's history process)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    total = 0.0
+    for child in children:
+        try:
+            total += cpu_seconds(int(child))
+        except OSError:
+            continue
+    return total
 
 
 def stage_buckets(port: int) -> dict[str, dict[float, float]]:
@@ -283,10 +299,13 @@ def main() -> None:
                     key, secret = keys[i % 2]
                     out.write(signed("POST", "/v1/orders", order_body(rng), key, secret, port))
                     out.write(b"\n--8<--\n")
-            before = cpu_seconds(node.pid)
+            before, children_before = cpu_seconds(node.pid), children_cpu_seconds(node.pid)
             result = run_wrk(port, requests_file, conns, args.seconds)
             used = cpu_seconds(node.pid) - before
+            children_used = children_cpu_seconds(node.pid) - children_before
             result["server_cpu_us_per_request"] = round(used / max(1, result["requests"]) * 1e6, 1)
+            result["history_cpu_us_per_request"] = round(
+                children_used / max(1, result["requests"]) * 1e6, 1)
             results[f"closed_loop_{conns}_connections"] = result
             print(conns, "connections:", result, flush=True)
 
@@ -294,13 +313,15 @@ def main() -> None:
             key, secret = keys[i % 2]
             return signed("POST", "/v1/orders", order_body(rng), key, secret, port)
 
-        before = cpu_seconds(node.pid)
+        before, children_before = cpu_seconds(node.pid), children_cpu_seconds(node.pid)
         stages_before = stage_buckets(port)
         load = uvloop.run(run_load("127.0.0.1", port, make, connections=16,
                                    total=args.rate * args.rate_seconds, rate=args.rate))
         summary = load.summary()
         summary["server_cpu_us_per_request"] = round(
             (cpu_seconds(node.pid) - before) / max(1, load.sent) * 1e6, 1)
+        summary["history_cpu_us_per_request"] = round(
+            (children_cpu_seconds(node.pid) - children_before) / max(1, load.sent) * 1e6, 1)
         summary["node_stages_ms"] = stage_summary(stages_before, stage_buckets(port))
         results[f"open_loop_{args.rate}_per_second"] = summary
         print("open loop:", summary, flush=True)
