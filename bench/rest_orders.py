@@ -12,7 +12,10 @@ signed with its own body, a 60 s receive window, so the server verifies every HM
 `--seconds` at 1, 16 and 64 connections. Closed-loop latency hides coordinated omission, so
 it is reported only as observed. Latency at a fixed offered load: bench/http_load.py sends
 1,000 orders/s open loop (requests due every millisecond; latency counts from when a request
-was due) on 16 connections, signing each at send time.
+was due) on 16 connections (`--rate-connections`), signing each at send time. A request due
+while every connection waits for an answer waits for one: when the round trip passes 16 ms
+(a loaded machine), 16 connections carry less than 1,000/s and the backlog grows in the
+generator, which `--trace` shows as its own part.
 
 Server CPU per request: the node's user+system CPU time over the run divided by requests;
 its history process's likewise (a history process that restarts mid-run undercounts).
@@ -112,7 +115,8 @@ def attribute(records: list[tuple[int, int, int, int]], trace: dict[str, Any],
               history_writes: list[list[int]]) -> dict[str, Any]:
     """Split each open-loop request's latency (client records beside the node's trace);
     `timeline_500ms_max_ms`: per half second of due times, the largest latency, generator
-    delay and node-side time."""
+    delay and node-side time; `group_commits`: the journal's commit times and how often a
+    commit overlapped a history database write, over all and over the slowest 1%."""
     by_port: dict[int, list[list[int]]] = {}
     for node_record in trace["requests"]:
         by_port.setdefault(node_record[0], []).append(node_record)
@@ -173,7 +177,24 @@ def attribute(records: list[tuple[int, int, int, int]], trace: dict[str, Any],
             timeline.append([round(max(r[0] for r in chosen) / 1e6, 1),
                              round(max(r[1][0] for r in chosen) / 1e6, 1),
                              round(max(r[1][2] + r[1][3] + r[1][4] for r in chosen) / 1e6, 1)])
+    # group commits (the sinks saw each batch just after its commit returned)
+    durations = sorted(nanos for _, nanos, _ in batches)
+    slowest = sorted(batches, key=lambda b: b[1])[int(len(batches) * 0.99):]
+
+    def commit_overlap(chosen: list[Any]) -> float:
+        hits = sum(overlaps(history_writes, at - nanos, at) for at, nanos, _ in chosen)
+        return round(hits / max(1, len(chosen)), 3)
+
+    commits = {
+        "count": len(batches),
+        "ms": {"p50": pct(durations, 0.5), "p99": pct(durations, 0.99),
+               "p999": pct(durations, 0.999),
+               "max": round(durations[-1] / 1e6, 3) if durations else 0.0},
+        "share_overlapping_history_write": commit_overlap(batches),
+        "slowest_1pct_share_overlapping_history_write": commit_overlap(slowest),
+    }
     return {
+        "group_commits": commits,
         "timeline_500ms_max_ms": timeline,
         "matched": total,
         "node_side_ms": {"p50": pct(node_side, 0.5), "p99": pct(node_side, 0.99),
@@ -259,6 +280,9 @@ def main() -> None:
     parser.add_argument("--connections", default="1,16,64")
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--rate-seconds", type=int, default=10)
+    parser.add_argument("--rate-connections", type=int, default=16,
+                        help="connections of the open loop (a request due while all are "
+                             "busy waits for one, and that wait counts)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--durability", default="fsync")
     parser.add_argument("--history", default=None,
@@ -315,7 +339,7 @@ def main() -> None:
 
         before, children_before = cpu_seconds(node.pid), children_cpu_seconds(node.pid)
         stages_before = stage_buckets(port)
-        load = uvloop.run(run_load("127.0.0.1", port, make, connections=16,
+        load = uvloop.run(run_load("127.0.0.1", port, make, connections=args.rate_connections,
                                    total=args.rate * args.rate_seconds, rate=args.rate))
         summary = load.summary()
         summary["server_cpu_us_per_request"] = round(
@@ -323,6 +347,7 @@ def main() -> None:
         summary["history_cpu_us_per_request"] = round(
             (children_cpu_seconds(node.pid) - children_before) / max(1, load.sent) * 1e6, 1)
         summary["node_stages_ms"] = stage_summary(stages_before, stage_buckets(port))
+        summary["connections"] = args.rate_connections
         results[f"open_loop_{args.rate}_per_second"] = summary
         print("open loop:", summary, flush=True)
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
