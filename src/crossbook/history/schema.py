@@ -17,7 +17,8 @@ indexes integer-only: an order's changes by order id, an account's orders by ord
 Version 4 lightens PostgreSQL writes (see `_V4`). Version 5 splits the candles' volume by
 aggressor: `taker_buy_volume` and `taker_buy_quote_volume` (Binance klines' "taker buy base /
 quote asset volume"), backfilled from the trades already stored. Version 6 stops repeating
-an order's acceptance and trades in `order_events` (see `_V6`).
+an order's acceptance and trades in `order_events` (see `_V6`). Version 7 lightens SQLite
+writes (see `_V7`); PostgreSQL's tables are unchanged.
 """
 
 from __future__ import annotations
@@ -232,7 +233,125 @@ _V6: Final = (
     "CREATE INDEX fills_order_id ON fills (order_id)",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6)
+
+def _rebuild_sqlite(table: str, create: str, indexes: tuple[str, ...]) -> tuple[str, ...]:
+    """SQLite cannot change a table's key in place: copy it into `create` (the same columns
+    in the same order, as `{table}_new`), swap the two and build its indexes again."""
+    return tuple(
+        f"-- sqlite\n{statement}"
+        for statement in (
+            create,
+            f"INSERT INTO {table}_new SELECT * FROM {table}",
+            f"DROP TABLE {table}",
+            f"ALTER TABLE {table}_new RENAME TO {table}",
+            *indexes,
+        )
+    )
+
+
+_V7: Final = (
+    # Write cost on SQLite, where the embedded store's CPU is mostly b-tree upkeep: the
+    # append-only tables drop their primary keys as PostgreSQL's did in v4 (each was a second
+    # b-tree beside the rowid, and a transaction claims exactly the sequence it was built on,
+    # so a duplicate cannot be written), and an order is stored under its id (order ids are
+    # exchange-wide) as the rowid itself: a new order appends to one b-tree instead of two,
+    # and a state change finds its row by rowid.
+    *_rebuild_sqlite(
+        "orders",
+        """CREATE TABLE orders_new (
+        symbol TEXT NOT NULL,
+        order_id INTEGER PRIMARY KEY,
+        account BIGINT NOT NULL,
+        side SMALLINT NOT NULL,
+        type SMALLINT NOT NULL,
+        tif SMALLINT NOT NULL,
+        price BIGINT NOT NULL,
+        qty BIGINT NOT NULL,
+        quote_qty BIGINT NOT NULL,
+        stop_price BIGINT NOT NULL,
+        expire_ts BIGINT NOT NULL,
+        post_only SMALLINT NOT NULL,
+        visible_qty BIGINT NOT NULL,
+        stp SMALLINT NOT NULL,
+        client_order_id TEXT NOT NULL,
+        status SMALLINT NOT NULL,
+        filled BIGINT NOT NULL,
+        created_seq BIGINT NOT NULL,
+        created_ts BIGINT NOT NULL,
+        updated_seq BIGINT NOT NULL,
+        updated_ts BIGINT NOT NULL,
+        accepted_idx INTEGER NOT NULL DEFAULT 0,
+        accepted_price BIGINT NOT NULL DEFAULT 0,
+        accepted_qty BIGINT NOT NULL DEFAULT 0
+    )""",
+        ("CREATE INDEX orders_account_id ON orders (account, order_id)",),
+    ),
+    *_rebuild_sqlite(
+        "order_events",
+        """CREATE TABLE order_events_new (
+        seq BIGINT NOT NULL,
+        idx INTEGER NOT NULL,
+        leg SMALLINT NOT NULL,
+        ts BIGINT NOT NULL,
+        order_id BIGINT NOT NULL,
+        account BIGINT NOT NULL,
+        symbol TEXT NOT NULL,
+        kind SMALLINT NOT NULL,
+        status SMALLINT NOT NULL,
+        filled BIGINT NOT NULL,
+        price BIGINT NOT NULL,
+        qty BIGINT NOT NULL,
+        trade_id BIGINT NOT NULL,
+        detail BIGINT NOT NULL
+    )""",
+        ("CREATE INDEX order_events_order_id ON order_events (order_id)",),
+    ),
+    *_rebuild_sqlite(
+        "fills",
+        """CREATE TABLE fills_new (
+        seq BIGINT NOT NULL,
+        idx INTEGER NOT NULL,
+        leg SMALLINT NOT NULL,
+        ts BIGINT NOT NULL,
+        trade_id BIGINT NOT NULL,
+        account BIGINT NOT NULL,
+        order_id BIGINT NOT NULL,
+        symbol TEXT NOT NULL,
+        side SMALLINT NOT NULL,
+        liquidity SMALLINT NOT NULL,
+        price BIGINT NOT NULL,
+        qty BIGINT NOT NULL,
+        quote_qty BIGINT NOT NULL,
+        fee BIGINT NOT NULL,
+        fee_asset TEXT NOT NULL,
+        order_status SMALLINT NOT NULL DEFAULT 0,
+        order_filled BIGINT NOT NULL DEFAULT 0
+    )""",
+        (
+            "CREATE INDEX fills_account_ts ON fills (account, ts)",
+            "CREATE INDEX fills_order_id ON fills (order_id)",
+        ),
+    ),
+    *_rebuild_sqlite(
+        "ledger",
+        """CREATE TABLE ledger_new (
+        seq BIGINT NOT NULL,
+        idx INTEGER NOT NULL,
+        ts BIGINT NOT NULL,
+        account BIGINT NOT NULL,
+        asset TEXT NOT NULL,
+        free BIGINT NOT NULL,
+        locked BIGINT NOT NULL,
+        delta_free BIGINT NOT NULL,
+        delta_locked BIGINT NOT NULL,
+        cause TEXT NOT NULL,
+        ref TEXT NOT NULL
+    )""",
+        ("CREATE INDEX ledger_account_ts ON ledger (account, ts)",),
+    ),
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 """Statements of each migration, oldest first; the schema version is how many ran."""
 
 
