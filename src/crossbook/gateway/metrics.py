@@ -49,7 +49,7 @@ LATENCY_BUCKETS = (
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536)
 STAGES = ("decode", "auth", "intake", "sequencer", "journal_sync", "response", "request")
-LAG_PROBE = 0.01
+LAG_PROBE = 0.04
 """Seconds between the loop-delay probe's timers."""
 _perf = time.perf_counter_ns
 
@@ -148,7 +148,7 @@ class Metrics(Collector):
             value=self.inbox_depth(),
         )
         delay = HistogramMetricFamily(
-            "crossbook_loop_delay_seconds", "How late the loop ran a timer (probed every 10 ms)"
+            "crossbook_loop_delay_seconds", "How late the loop ran a timer (probed every 40 ms)"
         )
         delay.add_metric([], self.loop_delay.family_buckets(), self.loop_delay.sum)
         yield delay
