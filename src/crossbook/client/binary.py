@@ -11,7 +11,9 @@ Contract:
   in one event-loop turn go out in one `write` (batching). `drain()` waits while the socket
   buffer is full. `send(request, on_answer)` is the same without a future: `on_answer` is
   called once, with the answer or with the `ConnectionLost` the future would have raised
-  (the cheaper form for a caller that keeps many requests in flight).
+  (the cheaper form for a caller that keeps many requests in flight). `send_frame(cls,
+  request_id, frame, on_answer)` is `send` for a request the caller encoded itself
+  (`protocol.binary.packer(cls)`: no message object at all).
 - Every report (answers and unsolicited fills, cancels, expiries) goes, in session `seq`
   order and each once, to `on_report` if given, else to the `reports()` async iterator.
 - Heartbeats every `heartbeat_ms` the server agreed; a connection silent for three intervals
@@ -261,13 +263,19 @@ class BinaryClient:
 
     def send(self, request: Request, on_answer: OnAnswer) -> None:
         """Send `request` now (batched); `on_answer(answer)` once it comes (or the drop)."""
+        self.send_frame(request.__class__, request.request_id, encode(request), on_answer)
+
+    def send_frame(
+        self, kind: type[Request], request_id: int, frame: bytes, on_answer: OnAnswer
+    ) -> None:
+        """`send` for a request of type `kind` already encoded as `frame` (with `request_id`)."""
         if self._connection is None or self._closing:
             raise BinaryClientError("not connected")
-        request_id = request.request_id
-        if request_id in self._pending:
+        pending = self._pending
+        if request_id in pending:
             raise ValueError(f"request id {request_id} is still in flight")
-        self._pending[request_id] = (on_answer, ANSWERS[request.__class__])
-        self._out.append(encode(request))
+        pending[request_id] = (on_answer, ANSWERS[kind])
+        self._out.append(frame)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
