@@ -283,7 +283,10 @@ class Projector:
 
     def _pop(self, count: int) -> int:
         pending = self._pending
-        count = min(count, len(pending))  # an overflow may have emptied the queue
+        if count >= len(pending):  # all of it (an overflow may have emptied the queue)
+            count = len(pending)
+            pending.clear()
+            return count
         for _ in range(count):
             pending.popleft()
         return count

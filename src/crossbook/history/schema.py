@@ -18,7 +18,7 @@ Version 4 lightens PostgreSQL writes (see `_V4`). Version 5 splits the candles' 
 aggressor: `taker_buy_volume` and `taker_buy_quote_volume` (Binance klines' "taker buy base /
 quote asset volume"), backfilled from the trades already stored. Version 6 stops repeating
 an order's acceptance and trades in `order_events` (see `_V6`). Version 7 lightens SQLite
-writes (see `_V7`); PostgreSQL's tables are unchanged.
+writes (see `_V7`), version 8 PostgreSQL's (`_V8`).
 """
 
 from __future__ import annotations
@@ -351,7 +351,15 @@ _V7: Final = (
     ),
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+_V8: Final = (
+    # PostgreSQL: orders keyed by their exchange-wide id alone, as SQLite's since v7. The
+    # text-led key cost every new order and every order change a collated comparison per
+    # b-tree level (backend CPU of a live projection 4.0-4.4 -> 3.5-3.7 s per 334,035 events).
+    "-- postgresql\nALTER TABLE orders DROP CONSTRAINT orders_pkey",
+    "-- postgresql\nALTER TABLE orders ADD PRIMARY KEY (order_id)",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 """Statements of each migration, oldest first; the schema version is how many ran."""
 
 
