@@ -1,9 +1,10 @@
 """Shared parts of the WebSocket benchmarks: a node in a subprocess, signing, results.
 
-`start_node(durability, config)` runs `crossbook serve` on free ports with a known admin key
-and no per-key order limits; `fund(node, account)` makes a funded trader key; `cpu_s(pid)`
-reads a process's CPU time; `save(name, result)` writes
-`bench/results/<name>-<UTC stamp>.json` with the machine description.
+`start_node(durability, workers)` runs `crossbook serve` on free ports with a known admin key
+and no per-key order limits (and `workers` gateway processes); `fund(node, account)` makes a
+funded trader key; `cpu_s(pid)` reads a process's CPU time, `worker_pids(pid)` finds a node's
+gateway workers; `save(name, result)` writes `bench/results/<name>-<UTC stamp>.json` with the
+machine description.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ UNLIMITED = DEFAULT_TOML + (
 )
 
 
-def start_node(durability: str = "fsync") -> NodeProcess:
+def start_node(durability: str = "fsync", workers: int = 0) -> NodeProcess:
     data = Path(tempfile.mkdtemp(prefix="cb-wsbench-")) / "data"
     node = NodeProcess(data, UNLIMITED)
     node.start_env["CROSSBOOK_DURABILITY"] = durability
+    if workers:
+        node.start_env["CROSSBOOK_WORKERS"] = str(workers)
     node.start()
     return node
 
@@ -65,6 +68,22 @@ def cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The gateway worker processes (`crossbook.worker`) among process `pid`'s children."""
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            children = [int(c) for c in f.read().split()]
+        for child in children:
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as f:
+                    if b"crossbook.worker" in f.read():
+                        found.append(child)
+            except FileNotFoundError:
+                pass
+    return found
 
 
 def percentile(values: list[float], p: float) -> float:

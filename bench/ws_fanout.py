@@ -17,11 +17,17 @@ the clients saw end during the window.
 
 Where the latency comes from: each run also records the node's group commits over the run
 (`journal_sync_ms`, from `/metrics`: the trade latency includes one), its batches and
-flushes per second, the CPU one flush costs (`flush_ms`, the writes' system calls included)
-and the clients written per flush, the node's CPU per delivered message, and, per client
+flushes per second, the CPU one flush costs (`flush_ms`, the writes' system calls included,
+on the loop or on the send thread) and its wall time from start to last write (`round_ms`),
+the clients written per flush, the node's CPU per delivered message, and, per client
 process, its CPU share and its own loop lag (`client_loop_lag_ms`: how late a 1 ms timer
 fires; a message that arrives while the process is busy, or descheduled, waits that long
 there). A client loop lag near the trade latency means the clients measure themselves.
+
+`--workers N` serves the clients from N gateway worker processes (`crossbook serve --workers`):
+the node's CPU is then the core's and the workers' (`core_cpu_share`, `worker_cpu_shares`),
+and the server figures from `/stats` are those of whichever process answers. The send thread
+is on by default; `CROSSBOOK_WS_SEND_THREAD=0` in the environment runs the node without it.
 
 Results: `bench/results/ws-fanout-<stamp>.json` (machine, seed, workload, every run, medians)
 and a PNG next to it (messages/s over time, latency distribution).
@@ -45,7 +51,7 @@ from typing import Any, cast
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from ws_common import cpu_s, fund, login, machine, percentile, save, start_node
+from ws_common import cpu_s, fund, login, machine, percentile, save, start_node, worker_pids
 
 STREAMS = "btcusdt@trade/btcusdt@bookTicker/btcusdt@depth@100ms"
 
@@ -309,7 +315,9 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
     for pipe in pipes:
         pipe.send((start, end))
     assert node.process is not None
+    workers = worker_pids(node.process.pid)
     cpu0 = cpu_s(node.process.pid)
+    workers0 = [cpu_s(pid) for pid in workers]
 
     async def load() -> dict[str, Any]:
         traders = await _traders(f"{node.ws_url}/v1/ws", keys)
@@ -326,7 +334,9 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
     import uvloop
 
     loaded = uvloop.run(load())
-    cpu = cpu_s(node.process.pid) - cpu0
+    core_cpu = cpu_s(node.process.pid) - cpu0
+    workers_cpu = [cpu_s(pid) - before for pid, before in zip(workers, workers0, strict=True)]
+    cpu = core_cpu + sum(workers_cpu)
     span = args.warmup + args.duration + 0.5
     parts = [pipe.recv() for pipe in pipes]
     for proc in procs:
@@ -355,6 +365,9 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
         "server_messages": after["messages"] - before["messages"],
         "server_published": after["published"] - before["published"],
         "node_cpu_share": round(cpu / (args.warmup + args.duration + 0.5), 3),
+        "core_cpu_share": round(core_cpu / (args.warmup + args.duration + 0.5), 3),
+        "worker_cpu_shares": [round(w / (args.warmup + args.duration + 0.5), 3)
+                              for w in workers_cpu],
         "node_cpu_us_per_server_message": round(
             cpu * 1e6 / max(1, after["messages"] - before["messages"]), 3),
         # the node's CPU covers the warm-up too, when messages flow at the same rate
@@ -368,6 +381,10 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
         "flushes_per_s": round((after["flushes"] - before["flushes"]) / span, 1),
         "flush_ms": round((after.get("flush_s", 0.0) - before.get("flush_s", 0.0)) * 1e3 / max(
             1, after["flushes"] - before["flushes"]), 3),
+        "round_ms": round((after.get("round_s", 0.0) - before.get("round_s", 0.0)) * 1e3 / max(
+            1, after["flushes"] - before["flushes"]), 3),
+        "offloaded_share": round((after.get("offloaded", 0) - before.get("offloaded", 0)) / max(
+            1, after.get("writes", 0) - before.get("writes", 0)), 3),
         "writes_per_flush": round((after.get("writes", 0) - before.get("writes", 0)) / max(
             1, after["flushes"] - before["flushes"]), 1),
         "load": loaded, "load_average_after": os.getloadavg(),
@@ -426,8 +443,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--streams", default=STREAMS)
     parser.add_argument("--durability", default="fsync", choices=("fsync", "os", "none"))
+    parser.add_argument("--workers", type=int, default=0, help=(
+        "gateway worker processes serving the WebSocket clients (the server figures from "
+        "/stats are then one process's, whichever answers)"))
     args = parser.parse_args()
-    node = start_node(args.durability)
+    node = start_node(args.durability, args.workers)
     runs: list[dict[str, Any]] = []
     try:
         keys = [fund(node, 601), fund(node, 602)]
@@ -458,13 +478,15 @@ def main() -> None:
             "client_loop_lag_p99_ms": _median(
                 [r["client_loop_lag_ms"].get("p99", 0.0) for r in mine]),
             "flush_ms": _median([r["flush_ms"] for r in mine]),
+            "round_ms": _median([r["round_ms"] for r in mine]),
         }
     result = {
         "benchmark": "ws_fanout", "seed": args.seed,
         "workload": {"rate_orders_per_s": args.rate, "crossing_share": 0.4,
                      "streams": args.streams.split("/"), "durability": args.durability,
                      "duration_s": args.duration, "warmup_s": args.warmup,
-                     "client_processes": args.procs, "symbol": "BTC-USDT"},
+                     "client_processes": args.procs, "symbol": "BTC-USDT",
+                     "workers": args.workers},
         "summary": summary,
         "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
         "machine_at_start": machine(),
