@@ -3,7 +3,7 @@
     python bench/sequencer_throughput.py [--commands N] [--warmup N] [--durability fsync os none]
                                          [--symbols 1 10] [--engines real null] [--seed S]
                                          [--window W] [--repeat R] [--loop uvloop asyncio]
-                                         [--gc node default]
+                                         [--gc node default] [--submit one many]
 
 Workload: `crossbook.sequencer.workload.order_flow` (70% limit within +-20 ticks of the mid,
 10% market IOC, 20% cancels by client id; 10 accounts), built before timing.
@@ -20,7 +20,9 @@ so the timed part starts with warm caches and a book in its steady state.
 Load is closed-loop: a producer keeps up to W commands in flight (in chunks of W/4, three
 chunks at most) and submits more as acks arrive, so the sequencer is saturated and batch
 sizes show group commit at work; `--window 4` gives batches of one to three commands, the
-fixed cost per batch that a lightly loaded node pays per request. Latency percentiles are per
+fixed cost per batch that a lightly loaded node pays per request. `--submit many` submits
+each chunk with one `submit_many` (one future for it, as a gateway reading many requests at
+once would) instead of a `submit` and a future per command. Latency percentiles are per
 batch commit (write + fsync on the commit thread) and are not corrected for coordinated
 omission: this measures capacity and CPU, not latency under an open arrival rate.
 
@@ -109,14 +111,20 @@ def build(commands: int, warmup: int, symbols: int, seed: int) -> Workload:
     )
 
 
-async def drive(sequencer: Sequencer, commands: list[Command], window: int) -> None:
-    """Closed loop: chunks of window/4 commands, at most three chunks in flight."""
-    submit = sequencer.submit
+async def drive(
+    sequencer: Sequencer, commands: list[Command], window: int, many: bool = False
+) -> None:
+    """Closed loop: chunks of window/4 commands, at most three chunks in flight; each command
+    `submit`ted with a future of its own, or (`many`) each chunk `submit_many`ed."""
+    submit, submit_many = sequencer.submit, sequencer.submit_many
     chunk = max(window // 4, 1)
     in_flight: list[asyncio.Future[object]] = []
     for start in range(0, len(commands), chunk):
-        futures = [submit(c) for c in commands[start : start + chunk]]
-        in_flight.append(futures[-1])  # type: ignore[arg-type]
+        if many:
+            in_flight.append(submit_many(commands[start : start + chunk]))  # type: ignore[arg-type]
+        else:
+            futures = [submit(c) for c in commands[start : start + chunk]]
+            in_flight.append(futures[-1])  # type: ignore[arg-type]
         if len(in_flight) >= 3:
             await in_flight.pop(0)
     for future in in_flight:
@@ -130,6 +138,7 @@ async def run_one(
     window: int,
     base: Path,
     node_gc: bool,
+    many: bool,
 ) -> dict[str, object]:
     directory = Path(tempfile.mkdtemp(dir=base))
     if node_gc:
@@ -157,7 +166,7 @@ async def run_one(
     process_started = resource.getrusage(resource.RUSAGE_SELF)
     loop_started = resource.getrusage(resource.RUSAGE_THREAD)
     started = time.perf_counter()
-    await drive(sequencer, commands, window)
+    await drive(sequencer, commands, window, many)
     seconds = time.perf_counter() - started
     loop_usage = resource.getrusage(resource.RUSAGE_THREAD)
     process_usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -173,6 +182,7 @@ async def run_one(
     return {
         "engine": type(engine).__name__,
         "durability": durability.value,
+        "submit": "many" if many else "one",
         "commands": count,
         "seconds": round(seconds, 3),
         "commands_per_s": round(count / seconds),
@@ -256,6 +266,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--gc", choices=["node", "default"], default="node")
+    parser.add_argument("--submit", choices=["one", "many"], default="one")
     parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="seqbench-", dir=args.dir))
@@ -266,7 +277,15 @@ def main() -> None:
         for _, mode, kind in itertools.product(range(args.repeat), args.durability, args.engines):
             engine: Engine = Exchange() if kind == "real" else NullEngine()
             result = run(
-                run_one(workload, Durability(mode), engine, args.window, base, args.gc == "node")
+                run_one(
+                    workload,
+                    Durability(mode),
+                    engine,
+                    args.window,
+                    base,
+                    args.gc == "node",
+                    args.submit == "many",
+                )
             )
             del engine
             gc.unfreeze()  # each run starts from the same collector state
