@@ -73,6 +73,9 @@ _REPORTED: Final[frozenset[type]] = frozenset({
 """The events that make reports; the others (balances, depth: most of them) are skipped
 first thing."""
 _NO_SESSIONS: Final[Mapping[int, Session]] = {}
+_TRADE: Final = ev.TradeExecuted
+_ACCEPTED_EVENT: Final = ev.OrderAccepted
+_CANCELED_EVENT: Final = ev.OrderCanceled
 
 
 class ReportRouter:
@@ -130,17 +133,19 @@ class ReportRouter:
             kind = event.__class__
             if kind not in _REPORTED:
                 continue
-            if kind is ev.TradeExecuted:
+            if kind is _TRADE:
                 assert isinstance(event, ev.TradeExecuted)
-                self._fills(event, ts, origin, request_id, target, sole)
+                self._fills(event, ts, origin, request_id, target, sole, relay, by_account)
                 continue
             account: int = getattr(event, "account", -1)
             if not relay and account not in by_account:
                 continue  # nobody to tell (what is skipped only feeds this account's reports)
             one = sole.get(account)
-            seq, rid = (0, 0) if one is None else (
-                one.next_seq, request_id if one is origin else 0)
-            if kind is ev.OrderAccepted:
+            if one is None:
+                seq = rid = 0
+            else:
+                seq, rid = one.next_seq, request_id if one is origin else 0
+            if kind is _ACCEPTED_EVENT:
                 assert isinstance(event, ev.OrderAccepted)
                 frame = _ACCEPTED(
                     seq, rid, ts, event.account, event.order_id, event.symbol, event.side,
@@ -148,7 +153,7 @@ class ReportRouter:
                     event.stop_price, event.expire_ts, event.post_only, event.visible_qty,
                     event.stp, event.working, event.client_order_id,
                 )
-            elif kind is ev.OrderCanceled:
+            elif kind is _CANCELED_EVENT:
                 assert isinstance(event, ev.OrderCanceled)
                 if event.reason is _CANCEL_ALL_REASON:
                     canceled += 1
@@ -194,16 +199,16 @@ class ReportRouter:
 
     def _fills(
         self, t: ev.TradeExecuted, ts: int, origin: Session | None, request_id: int, target: int,
-        sole: Mapping[int, Session],
+        sole: Mapping[int, Session], relay: bool, by_account: Mapping[int, list[Session]],
     ) -> None:
-        by_account = self.registry.by_account
-        relay = origin is not None and origin.privileged
         account = t.maker_account
         if relay or account in by_account:
             maker_side = _SELL if t.taker_side is _BUY else _BUY
             one = sole.get(account)
-            seq, rid = (0, 0) if one is None else (
-                one.next_seq, request_id if one is origin else 0)
+            if one is None:
+                seq = rid = 0
+            else:
+                seq, rid = one.next_seq, request_id if one is origin else 0
             frame = _FILL(
                 seq, rid, ts, account, t.maker_order_id, t.trade_id, t.symbol, maker_side,
                 _MAKER, t.maker_status, t.price, t.qty, t.quote_qty, t.maker_fee,
@@ -216,8 +221,10 @@ class ReportRouter:
         account = t.taker_account
         if relay or account in by_account:
             one = sole.get(account)
-            seq, rid = (0, 0) if one is None else (
-                one.next_seq, request_id if one is origin else 0)
+            if one is None:
+                seq = rid = 0
+            else:
+                seq, rid = one.next_seq, request_id if one is origin else 0
             frame = _FILL(
                 seq, rid, ts, account, t.taker_order_id, t.trade_id, t.symbol, t.taker_side,
                 _TAKER, t.taker_status, t.price, t.qty, t.quote_qty, t.taker_fee,
