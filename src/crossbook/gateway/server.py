@@ -14,6 +14,10 @@ Contract: every complete request becomes a `Request` handed to `handle` (`Gatewa
   reading pauses the reading of its requests (the transport's flow control).
 - `serve()` runs until SIGINT or SIGTERM (or `should_exit`), then stops listening, closes
   idle connections and waits up to `drain_timeout` for the requests in flight.
+- Each request carries the time of the socket read that completed it (`received_ns`); once
+  answered, an order (a request whose route set `submitted_ns`) adds the `request` stage to
+  `metrics`, and a record (peer port, received, submitted, resumed, written, status) to
+  `metrics.trace` when the node keeps one.
 
 Why not ASGI on uvicorn (docs/adr/0001-http-server.md): per request uvicorn builds an ASGI
 scope, a header list, `receive`/`send` coroutines and their message dicts, and checks them;
