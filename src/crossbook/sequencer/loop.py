@@ -130,42 +130,59 @@ class _Owner(Protocol):
 
 class _Group:
     """The waiter of one `submit_many`: every command of it has this as its owner. Commands
-    settle in inbox order, so each settlement fills the next open slot; a command refused while
-    it is appended fills its own slot at once (`fill`), ahead of the commands before it."""
+    settle in inbox order, so outcomes are appended as they come; a command refused while it
+    is appended (`refuse`) is set aside by its slot and merged in when the last one settles.
+    A group always takes its outcomes (`done` is False): it counts them to know its end, and
+    a cancelled future is simply not resolved."""
 
-    __slots__ = ("_future", "_next", "_pending", "_results")
+    __slots__ = ("_count", "_expect", "_future", "_outcomes", "_refused")
 
     def __init__(self, future: asyncio.Future[list[Outcome]], count: int) -> None:
         self._future = future
-        self._results: list[Outcome | None] = [None] * count
-        self._next = 0
-        self._pending = count
+        self._count = count
+        self._expect = count  # outcomes to append: the commands not refused
+        self._outcomes: list[Outcome] = []
+        self._refused: dict[int, Outcome] = {}
 
     def done(self) -> bool:
-        return self._future.done()
-
-    def first_open(self) -> int:
-        results, at = self._results, self._next
-        while results[at] is not None:
-            at += 1
-        return at
+        return False
 
     def set_result(self, result: Applied, /) -> None:
-        at = self.first_open()
-        self._next = at + 1
-        self.fill(at, result)
+        outcomes = self._outcomes
+        outcomes.append(result)
+        if len(outcomes) == self._expect:
+            self._complete()
 
     def set_exception(self, exception: BaseException, /) -> None:
         error = exception if isinstance(exception, SequencerError) else Unavailable(repr(exception))
-        at = self.first_open()
-        self._next = at + 1
-        self.fill(at, error)
+        self._outcomes.append(error)
+        if len(self._outcomes) == self._expect:
+            self._complete()
 
-    def fill(self, at: int, outcome: Outcome) -> None:
-        self._results[at] = outcome
-        self._pending -= 1
-        if not self._pending and not self._future.done():
-            self._future.set_result(self._results)  # type: ignore[arg-type]  # none left open
+    def first_open(self) -> int:
+        """The slot of the first command not settled yet (for the rare refusal path)."""
+        at, settled, refused = 0, len(self._outcomes), self._refused
+        while at in refused or settled:
+            if at not in refused:
+                settled -= 1
+            at += 1
+        return at
+
+    def refuse(self, slot: int, error: SequencerError) -> None:
+        self._refused[slot] = error
+        self._expect -= 1
+        if len(self._outcomes) == self._expect:
+            self._complete()
+
+    def _complete(self) -> None:
+        outcomes, refused = self._outcomes, self._refused
+        if refused:
+            settled = iter(outcomes)
+            outcomes = [
+                refused[at] if at in refused else next(settled) for at in range(self._count)
+            ]
+        if not self._future.done():
+            self._future.set_result(outcomes)
 
 
 class CommitThread:
@@ -463,7 +480,7 @@ class Sequencer:
                 error = Unjournalable(f"cannot journal {command!r}: {exc}")
                 if isinstance(owner, _Group):
                     self._external -= 1
-                    owner.fill(slot, error)
+                    owner.refuse(slot, error)
                 elif owner is not None:
                     self._external -= 1
                     if not owner.done():

@@ -337,3 +337,18 @@ def test_submit_many_after_a_failed_fsync_reports_every_command_unavailable(
         await core.close()
 
     run(main())
+
+
+def test_submit_many_of_refused_commands_only_or_last_resolves(tmp_path: Path) -> None:
+    async def main() -> None:
+        core = await open_core(tmp_path)
+        setup = setup_commands(1, 1)
+        too_big = Deposit(AccountId(1), "USD", Units(2**70), "huge")
+        only = core.sequencer.submit_many([too_big, too_big])
+        last = core.sequencer.submit_many([setup[0], too_big])
+        assert [type(o) for o in await only] == [Unjournalable, Unjournalable]
+        assert [type(o) for o in await last] == [Applied, Unjournalable]
+        assert core.sequencer.last_seq == 1
+        await core.close()
+
+    run(main())
