@@ -105,6 +105,30 @@ def test_any_chunking_gives_the_same_messages(messages: list[Message], cuts: lis
     assert decoder.buffered == 0
 
 
+@given(messages=st.lists(ANY_MESSAGE, max_size=30), cut=st.integers(0, 5000))
+def test_field_values_build_the_same_messages(messages: list[Message], cut: int) -> None:
+    stream = encode_many(messages)
+    decoder = FrameDecoder()
+    first, error = decoder.feed_values(stream[:cut])
+    rest, later = decoder.feed_values(stream[cut:])
+    assert error is None
+    assert later is None
+    assert [cls(*fields) for cls, *fields in first + rest] == messages
+
+
+@given(st.binary(max_size=600), st.integers(1, 64))
+def test_random_bytes_give_the_same_outcome_as_values(data: bytes, chunk: int) -> None:
+    messages, values = FrameDecoder(), FrameDecoder()
+    for start in range(0, len(data), chunk):
+        part = data[start : start + chunk]
+        got, error = messages.feed(part)
+        got_values, error_values = values.feed_values(part)
+        assert [cls(*fields) for cls, *fields in got_values] == got
+        assert error_values == error
+        if error is not None:
+            break
+
+
 @given(st.binary(max_size=600), st.integers(1, 64))
 def test_random_bytes_never_raise(data: bytes, chunk: int) -> None:
     decoder = FrameDecoder()
@@ -175,6 +199,9 @@ def test_bad_enum_and_bool_values_are_coded() -> None:
         result = decode(bytes(bad))
         assert isinstance(result, ProtocolError), offset
         assert result.code is ProtocolErrorCode.BAD_FIELD
+        values, error = FrameDecoder().feed_values(bytes(bad))
+        assert values == []
+        assert error == result
 
 
 def test_oversized_partial_frame_fails_before_it_is_buffered() -> None:
