@@ -43,13 +43,14 @@ whatever else the loop does in between.) A cheap round (few clients) waits for n
 expensive one adds at most its own cost to the delivery latency, instead of letting rounds
 queue up behind each other.
 
-Writes off the loop. With an `Offload` (the server's send thread), a round is handed over
-whole, in round order: the loop only takes each client's output and asks the offload to
-claim its socket; a claimed socket is written by the offload alone until the round lands
-(back on the loop, which then calls `landed`), and one it does not claim is written by the
-loop as before. No round starts while one is in flight: output that arrives meanwhile waits
-in the clients' lists and goes out in the next round, which the landing schedules (held back
-by `flush_share` as above, the offload's CPU time counted with the loop's).
+Writes off the loop. With an `Offload` (the server's io_uring kernel worker, off by default:
+docs/adr/0002-websocket-server.md), a round is handed over whole, in round order: the loop
+only takes each client's output and asks the offload to claim its socket; a claimed socket
+is written by the offload alone until the round lands (back on the loop, which then calls
+`landed`), and one it does not claim is written by the loop as before. No round starts while
+one is in flight: output that arrives meanwhile waits in the clients' lists and goes out in
+the next round, which the landing schedules (held back by `flush_share` as above, the
+offload's CPU time counted with the loop's).
 
 Each `Client` wraps a `Sender` (the socket) and has a bounded send queue: the socket's own
 write buffer up to its high-water mark, then `backlog`, at most `max_queue` messages. While
@@ -235,7 +236,7 @@ class HubStats:
     offloaded: int = 0
     """Of those, the writes made off the loop (`Offload`)."""
     flush_s: float = 0.0
-    """CPU seconds spent in flushes, the loop's and the send thread's (system calls included)."""
+    """CPU seconds spent in flushes, the loop's and the offload's (system calls included)."""
     round_s: float = 0.0
     """Wall seconds from the start of each round to its last write."""
 
@@ -619,7 +620,7 @@ class Hub:
 
     def _hand_off(self, offload: Offload, pending: list[Client]) -> None:
         """The whole round to `offload`, in round order; a client it does not claim (output
-        waiting in the loop's buffers, a close under way) is written here, after those."""
+        waiting in the loop's buffers, a close under way) is written here, at once."""
         started = self.work_clock()
         claim = offload.claim
         handed: list[tuple[Sender, list[bytes]]] = []

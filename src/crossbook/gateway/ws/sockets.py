@@ -200,16 +200,18 @@ class KernelSends:
         self._writes = mine = cast(list[tuple[SocketSender, list[bytes]]], writes)
         self._items = [(sender.fd, frames[0] if len(frames) == 1 else join(frames))
                        for sender, frames in mine]
-        self._results = [0] * len(mine)
-        self._pending = len(mine)
+        self._results = [-errno.EAGAIN] * len(mine)  # what was not started goes to the loop
         self._landed = landed
         self._kernel = self.ring.kernel_cpu()
-        self.ring.submit(self._items)
+        self._pending = self.ring.submit(self._items)
+        if not self._pending:
+            self._completed()
 
     def _completed(self) -> None:
         with contextlib.suppress(BlockingIOError):
             os.eventfd_read(self._event)
-        self._pending -= self.ring.reap(self._results)
+        if self._pending:
+            self._pending -= self.ring.reap(self._results)
         landed = self._landed
         if self._pending or landed is None:
             return

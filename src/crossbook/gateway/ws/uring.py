@@ -146,16 +146,26 @@ class Ring:
                 done += self.reap(results)
         return results
 
-    def submit(self, items: list[tuple[int, bytes]]) -> None:
-        """Start each send and return at once (with `use_kernel_worker`): `reap` collects
+    def submit(self, items: list[tuple[int, bytes]]) -> int:
+        """Start the sends and return at once (with `use_kernel_worker`): `reap` collects
         the results, by index in `items`, as they complete (the eventfd of
-        `register_eventfd` counts completions). `items` must stay alive until then."""
+        `register_eventfd` counts completions). `items` must stay alive until then. Returns
+        how many were started: the first ones, all unless the kernel refused the rest."""
+        started = 0
         for start in range(0, len(items), self.entries):
             end = min(len(items), start + self.entries)
             self._queue(items, start, end)
             submit = end - start
             while submit:
-                submit -= self._enter(submit, 0)
+                try:
+                    entered = self._enter(submit, 0)
+                except OSError:  # take back what the kernel did not take
+                    tail = _U32.unpack_from(self._sq, self._sq_tail)[0]
+                    _U32.pack_into(self._sq, self._sq_tail, (tail - submit) & _MASK32)
+                    return started
+                submit -= entered
+                started += entered
+        return started
 
     def register_eventfd(self, fd: int) -> None:
         """Have the kernel signal eventfd `fd` on every completion."""
