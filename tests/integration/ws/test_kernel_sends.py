@@ -205,3 +205,63 @@ def test_a_close_during_a_round_follows_the_rounds_frames() -> None:
     assert [int(p[:6]) for op, p in frames if op == 0x1] == list(range(20))
     assert frames[-1][0] == 0x8
     assert frames[-1][1][2:] == b"slow consumer: test"
+
+
+class _Underlying:
+    """Just enough of a transport for `SocketSender` outside an event loop."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def get_extra_info(self, name: str) -> Any:
+        return self.sock if name == "socket" else None
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def writelines(self, frames: list[bytes]) -> None:
+        self.written.extend(frames)
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_what_the_loop_writes_during_a_round_waits_for_it_and_a_failed_write_lets_go() -> None:
+    ours, peer = socket.socketpair()
+    try:
+        underlying = _Underlying(ours)
+        sender = SocketSender(_WS(underlying), 0.5)  # type: ignore[arg-type]
+        sender.offload()
+        assert sender.claim()
+        assert not sender.claim()  # one round at a time
+        sender.control(b"\x89\x00")
+        sender.close(1008, "slow", linger=0.0)
+        assert underlying.written == []  # nothing while the round holds the socket
+        sender.landed(b"rest")  # the kernel took part of the round's write
+        assert underlying.written[:2] == [b"rest", b"\x89\x00"]
+        assert underlying.written[2][:1] == b"\x88"  # then the close
+        assert underlying.closed
+        sender.release()
+        assert sender.sock is None
+
+        underlying = _Underlying(ours)
+        sender = SocketSender(_WS(underlying), 0.5)  # type: ignore[arg-type]
+        sender.offload()
+        assert sender.claim()
+        sender.release()  # the connection is lost during the round: the duplicate stays
+        assert sender.sock is not None
+        sender.landed(OSError(32, "Broken pipe"))
+        assert underlying.closed
+        assert sender.sock is None  # closed (an unclosed socket would fail the test)
+        assert sender.fd == -1
+    finally:
+        ours.close()
+        peer.close()

@@ -141,16 +141,17 @@ class SocketSender:
         """On the loop, once the round's writes are made: the socket is the loop's again."""
         self.handed_over = False
         held, self.held = self.held, []
-        if isinstance(result, OSError):
+        if isinstance(result, OSError):  # the connection is broken: nothing more to write
+            self.closing = None
             self.transport.disconnect(False)
-            return
-        if result:
-            held.insert(0, result)
-        if held:
-            self.write(held)
-        closing, self.closing = self.closing, None
-        if closing is not None:
-            self.close(*closing)
+        else:
+            if result:
+                held.insert(0, result)
+            if held:
+                self.write(held)
+            closing, self.closing = self.closing, None
+            if closing is not None:
+                self.close(*closing)
         if self.gone:
             self.release()
 
