@@ -226,6 +226,7 @@ class ProjectorProcess:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         self._proc, self._stdin, self._dropping = proc, proc.stdin, False
+        self._queued.clear()  # offered to the previous child: this one reads them from the journal
         return proc
 
     async def _supervise(self, proc: asyncio.subprocess.Process) -> None:
