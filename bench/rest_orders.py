@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from bisect import bisect_right
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,8 @@ def attribute(records: list[tuple[int, int, int, int]], trace: dict[str, Any],
               history_writes: list[list[int]]) -> dict[str, Any]:
     """Split each open-loop request's latency (client records beside the node's trace);
     `timeline_500ms_max_ms`: per half second of due times, the largest latency, generator
-    delay and node-side time; `group_commits`: the journal's commit times and how often a
+    delay and node-side time; `sequencer_split_ms`: the sequencer part before, during and
+    after its batch's commit; `group_commits`: the journal's commit times and how often a
     commit overlapped a history database write, over all and over the slowest 1%."""
     by_port: dict[int, list[list[int]]] = {}
     for node_record in trace["requests"]:
@@ -177,6 +179,28 @@ def attribute(records: list[tuple[int, int, int, int]], trace: dict[str, Any],
             timeline.append([round(max(r[0] for r in chosen) / 1e6, 1),
                              round(max(r[1][0] for r in chosen) / 1e6, 1),
                              round(max(r[1][2] + r[1][3] + r[1][4] for r in chosen) / 1e6, 1)])
+    # the sequencer part of each request around its batch's commit: the batch is the last
+    # one the sinks saw before the handler resumed (it resumes at the loop's next wait after
+    # its batch's sinks, before the next batch's commit can return); before = submit until
+    # the sinks saw it less the
+    # commit's duration (queue wait, the previous batch's commit, the hand-offs to and from
+    # the commit thread), then the commit, then sinks and resuming the handler
+    sink_times = [at for at, _, _ in batches]
+    before, during, after = [], [], []
+    for r in rows:
+        submitted, resumed = r[4], r[5]
+        at = bisect_right(sink_times, resumed) - 1
+        if at >= 0 and batches[at][0] >= submitted:
+            sink_at, nanos, _ = batches[at]
+            before.append(sink_at - nanos - submitted)
+            during.append(nanos)
+            after.append(resumed - sink_at)
+    sequencer_split = {
+        name: {"p50": pct(sorted(values), 0.5), "p99": pct(sorted(values), 0.99),
+               "p999": pct(sorted(values), 0.999)}
+        for name, values in (("before_commit", before), ("commit", during),
+                             ("sinks_and_resume", after))
+    }
     # group commits (the sinks saw each batch just after its commit returned)
     durations = sorted(nanos for _, nanos, _ in batches)
     slowest = sorted(batches, key=lambda b: b[1])[int(len(batches) * 0.99):]
@@ -194,6 +218,7 @@ def attribute(records: list[tuple[int, int, int, int]], trace: dict[str, Any],
         "slowest_1pct_share_overlapping_history_write": commit_overlap(slowest),
     }
     return {
+        "sequencer_split_ms": sequencer_split,
         "group_commits": commits,
         "timeline_500ms_max_ms": timeline,
         "matched": total,
