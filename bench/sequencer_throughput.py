@@ -116,12 +116,12 @@ async def drive(
 ) -> None:
     """Closed loop: chunks of window/4 commands, at most three chunks in flight; each command
     `submit`ted with a future of its own, or (`many`) each chunk `submit_many`ed."""
-    submit, submit_many = sequencer.submit, sequencer.submit_many
+    submit = sequencer.submit
     chunk = max(window // 4, 1)
     in_flight: list[asyncio.Future[object]] = []
     for start in range(0, len(commands), chunk):
         if many:
-            in_flight.append(submit_many(commands[start : start + chunk]))  # type: ignore[arg-type]
+            in_flight.append(sequencer.submit_many(commands[start : start + chunk]))  # type: ignore[arg-type]
         else:
             futures = [submit(c) for c in commands[start : start + chunk]]
             in_flight.append(futures[-1])  # type: ignore[arg-type]

@@ -7,9 +7,12 @@ as one batch, stamps each command with the next `seq` and the batch's `ts` (`max
 previous ts)`, so stamps never go back), and appends the batch to the journal in one call.
 It then starts the journal's `commit` (write + fsync: one group commit per batch) on a worker
 thread and, while that runs, folds the batch through the engine; new submissions gather in
-the inbox meanwhile. Only when the commit has returned
-are the futures resolved with their `Applied` and the sinks called with the whole batch, in
-seq order. Nothing leaves the sequencer before it is durable.
+the inbox meanwhile. Only when the commit has returned are the futures resolved with their
+`Applied` and the sinks called with the whole batch, in seq order. Nothing leaves the
+sequencer before it is durable. The commit thread hands the result back with
+`call_soon_threadsafe`; that callback releases the batch and, while work is queued, starts
+the next turn at once (no task to resume in between): the sequencer's task only sleeps while
+the inbox is empty.
 
 Contract:
 - A full inbox raises `Throttled` (GATEWAY_THROTTLED) at once; memory stays bounded.
@@ -113,7 +116,8 @@ class SystemClock:
         return time.time_ns()
 
 
-_Work = tuple[asyncio.AbstractEventLoop, "asyncio.Future[int]", Callable[[], int]]
+_Done = Callable[[int, BaseException | None], None]
+_Work = tuple[asyncio.AbstractEventLoop, _Done, Callable[[], int]]
 Outcome = Applied | SequencerError
 """What `submit_many` gives for each command."""
 
@@ -187,21 +191,19 @@ class _Group:
 
 class CommitThread:
     """Runs the journal's commits one at a time on a thread of its own: a queue in, the loop's
-    `call_soon_threadsafe` out. Per batch this costs about a fifth less CPU than a
+    `call_soon_threadsafe(done, result, error)` out. Per batch this costs less CPU than a
     `ThreadPoolExecutor` with `wrap_future` (two futures, their locks and callbacks, and the
-    executor's coroutine checks), which a light load pays once per command."""
+    executor's coroutine checks) or a future the sequencer's task awaits (one more turn of the
+    event loop before the task resumes), which a light load pays once per command."""
 
     def __init__(self, name: str) -> None:
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(
-        self, work: Callable[[], int], loop: asyncio.AbstractEventLoop
-    ) -> asyncio.Future[int]:
-        future: asyncio.Future[int] = loop.create_future()
-        self._queue.put((loop, future, work))
-        return future
+    def submit(self, work: Callable[[], int], loop: asyncio.AbstractEventLoop, done: _Done) -> None:
+        """Run `work` on the thread, then `done(result, None)` or `done(0, exception)` on `loop`."""
+        self._queue.put((loop, done, work))
 
     def shutdown(self) -> None:
         """Finish what was submitted, then end the thread."""
@@ -211,24 +213,15 @@ class CommitThread:
     def _run(self) -> None:
         get = self._queue.get
         while (item := get()) is not None:
-            loop, future, work = item
+            loop, done, work = item
             error: BaseException | None = None
             result = 0
             try:
                 result = work()
-            except BaseException as exc:  # handed to the waiting coroutine, as an executor would
+            except BaseException as exc:  # handed to the loop, as an executor would
                 error = exc
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for it
-                loop.call_soon_threadsafe(_settle, future, result, error)
-
-
-def _settle(future: asyncio.Future[int], result: int, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
+                loop.call_soon_threadsafe(done, result, error)
 
 
 class Sequencer:
@@ -262,6 +255,10 @@ class Sequencer:
         self._external = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._idle: asyncio.Future[None] | None = None
+        self._in_flight: tuple[list[Command], list[_Owner | None], int, int] = ([], [], 0, 0)
+        self._results: list[list[Event]] = []
+        self._apply_error: Exception | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_seq = engine.last_seq
@@ -391,10 +388,11 @@ class Sequencer:
                 self._waiter = loop.create_future()
                 await self._waiter
                 continue
-            try:
-                await self._turn(loop)
-            except Exception as exc:  # a bug in the loop itself: never leave callers waiting
-                self._fail(exc, [])
+            # Turns follow each other in callbacks (`_start_turn`, then `_end_turn` when the
+            # commit is back) while the inbox has work; the chain resolves `_idle` when it stops.
+            self._idle = idle = loop.create_future()
+            self._start_turn(loop)
+            await idle
 
     def _take(self) -> tuple[list[Command], list[_Owner | None]]:
         commands, owners, limit = self._inbox, self._owners, self.config.max_batch
@@ -404,27 +402,70 @@ class Sequencer:
         self._inbox, self._owners = commands[limit:], owners[limit:]
         return commands[:limit], owners[:limit]
 
-    async def _turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        commands, owners = self._take()
-        ts = max(self._clock.now_ns(), self._last_ts)
-        first = self._last_seq + 1
-        appended = self._append_many(first, ts, commands)
-        if appended < len(commands):
-            commands, owners = self._append_each(commands, owners, appended, first, ts)
-            if not commands:
-                return
-        commit = self._journal_thread.submit(self._timed_commit, loop)
+    def _start_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Take a batch, stamp and journal it, start its commit and apply it meanwhile."""
         try:
-            results = self._apply(commands, first, ts)
-        except Exception as exc:  # a bug in the engine: stop, restart, replay
-            await asyncio.wait([commit])
-            self._fail(exc, owners)
+            while True:
+                commands, owners = self._take()
+                ts = max(self._clock.now_ns(), self._last_ts)
+                first = self._last_seq + 1
+                appended = self._append_many(first, ts, commands)
+                if appended < len(commands):
+                    commands, owners = self._append_each(commands, owners, appended, first, ts)
+                if commands:
+                    break
+                if not self._inbox:  # every command refused, nothing else queued
+                    self._stop_chain()
+                    return
+        except Exception as exc:  # a bug in the loop itself: never leave callers waiting
+            self._fail(exc, [])
+            self._stop_chain()
+            return
+        self._in_flight = (commands, owners, first, ts)
+        self._journal_thread.submit(self._timed_commit, loop, self._end_turn)
+        try:
+            self._results = self._apply(commands, first, ts)
+        except Exception as exc:  # a bug in the engine: stop (once the commit is back), replay
+            self._apply_error = exc
+
+    def _end_turn(self, elapsed: int, error: BaseException | None) -> None:
+        """The batch's commit is back: release it (or fail), then go on while work is queued."""
+        commands, owners, first, ts = self._in_flight
+        results, self._results = self._results, []
+        failure, self._apply_error = self._apply_error or error, None
+        if failure is not None:
+            self._fail(failure, owners)
+            self._stop_chain()
             return
         try:
-            elapsed = await commit
-        except OSError as exc:
-            self._fail(exc, owners)
+            self._release(commands, owners, first, ts, results, elapsed)
+        except Exception as exc:  # a bug in the loop itself: never leave callers waiting
+            self._fail(exc, [])
+        if self.failure is not None:
+            self._stop_chain()
             return
+        self._next_turn(asyncio.get_running_loop() if self._loop is None else self._loop)
+
+    def _next_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._inbox and self.failure is None:
+            self._start_turn(loop)
+        else:
+            self._stop_chain()
+
+    def _stop_chain(self) -> None:
+        idle = self._idle
+        if idle is not None and not idle.done():
+            idle.set_result(None)
+
+    def _release(
+        self,
+        commands: list[Command],
+        owners: list[_Owner | None],
+        first: int,
+        ts: int,
+        results: list[list[Event]],
+        elapsed: int,
+    ) -> None:
         count = len(commands)
         self._last_seq, self._last_ts = first + count - 1, ts
         self._record(count, elapsed)

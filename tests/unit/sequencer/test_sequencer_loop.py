@@ -20,10 +20,16 @@ from crossbook.domain.rejects import Reject
 from crossbook.domain.values import AccountId, Lots, Nanos, Ticks, Units
 from crossbook.engine.exchange import Exchange
 from crossbook.journal.core import JOURNAL_DIR, open_core
-from crossbook.journal.file import Durability
+from crossbook.journal.file import Durability, open_journal
 from crossbook.journal.recovery import full_replay
 from crossbook.journal.segments import iter_records, scan_journal
-from crossbook.sequencer.loop import SequencerConfig, Throttled, Unavailable, Unjournalable
+from crossbook.sequencer.loop import (
+    Sequencer,
+    SequencerConfig,
+    Throttled,
+    Unavailable,
+    Unjournalable,
+)
 from crossbook.sequencer.ports import Applied
 from crossbook.sequencer.workload import order_flow, setup_commands
 
@@ -350,5 +356,57 @@ def test_submit_many_of_refused_commands_only_or_last_resolves(tmp_path: Path) -
         assert [type(o) for o in await last] == [Applied, Unjournalable]
         assert core.sequencer.last_seq == 1
         await core.close()
+
+    run(main())
+
+
+class _BrokenEngine:
+    """An `Exchange` that raises on the command whose seq is `broken_at` (a bug in the engine)."""
+
+    def __init__(self, broken_at: int) -> None:
+        self.exchange = Exchange()
+        self.broken_at = broken_at
+
+    @property
+    def last_seq(self) -> int:
+        return self.exchange.last_seq
+
+    def apply(self, seq: int, ts: int, command: Command) -> list[ev.Event]:
+        if seq == self.broken_at:
+            raise RuntimeError("engine bug")
+        return self.exchange.apply(seq, ts, command)
+
+    def snapshot(self) -> bytes:
+        return self.exchange.snapshot()
+
+    def state_hash(self) -> str:
+        return self.exchange.state_hash()
+
+    def next_expiry(self) -> int | None:
+        return self.exchange.next_expiry()
+
+
+def test_an_engine_exception_stops_the_sequencer_without_acknowledging_its_batch(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        journal, _ = open_journal(tmp_path / JOURNAL_DIR)
+        sequencer = Sequencer(_BrokenEngine(broken_at=3), journal)
+        sequencer.start()
+        setup = setup_commands(1, 2)
+        assert (await sequencer.submit(setup[0])).seq == 1
+        assert (await sequencer.submit(setup[1])).seq == 2
+        single = [sequencer.submit(c) for c in setup[2:4]]
+        group = sequencer.submit_many(setup[4:6])
+        results = await asyncio.gather(*single, return_exceptions=True)
+        assert all(isinstance(r, Unavailable) for r in results)
+        assert [type(o) for o in await group] == [Unavailable, Unavailable]
+        assert not sequencer.healthy
+        assert isinstance(sequencer.failure, RuntimeError)
+        assert sequencer.last_seq == 2
+        with pytest.raises(Unavailable):
+            sequencer.submit(setup[6])
+        await sequencer.stop()
+        journal.close()
 
     run(main())
