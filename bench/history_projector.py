@@ -6,7 +6,10 @@ Workload: tests/support/history_workload.py, seeded: two symbols, 20 funded acco
 ~45% resting limit orders, ~35% crossing orders (accept, trade with fees, four balance
 changes), ~13% cancels, ~4% amends, ~3% rejects; timestamps a few ms apart. Records are
 built and cut into random batches (1..300 commands, as the sequencer's load-adaptive turns
-would) before timing.
+would) before timing. "Events" counts every event of the records, as an engine emits them,
+whether or not it becomes a row (`AccountCreated` and `FundsDeposited` do not); the generator
+emits no depth changes, which the engine adds (about 0.8 per command in `bench/sinks.py`'s
+workload), so the same projection of an engine's output counts more events per command.
 
 - live: every batch is offered through `on_batch` at once (the sequencer never waits), then
   the clock stops when `flush()` returns, so the figure is the writer's sustained rate with a
