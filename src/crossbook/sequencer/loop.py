@@ -117,6 +117,9 @@ class SystemClock:
 
 
 _Done = Callable[[int, BaseException | None], None]
+_Batch = tuple[list[Command], list["_Owner | None"], int, int]
+"""A batch whose commit is in flight: commands, owners, first seq, ts."""
+_NO_BATCH: _Batch = ([], [], 0, 0)
 _Work = tuple[asyncio.AbstractEventLoop, _Done, Callable[[], int]]
 Outcome = Applied | SequencerError
 """What `submit_many` gives for each command."""
@@ -256,7 +259,7 @@ class Sequencer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._idle: asyncio.Future[None] | None = None
-        self._in_flight: tuple[list[Command], list[_Owner | None], int, int] = ([], [], 0, 0)
+        self._in_flight: _Batch = _NO_BATCH
         self._results: list[list[Event]] = []
         self._apply_error: Exception | None = None
         self._task: asyncio.Task[None] | None = None
@@ -431,6 +434,7 @@ class Sequencer:
     def _end_turn(self, elapsed: int, error: BaseException | None) -> None:
         """The batch's commit is back: release it (or fail), then go on while work is queued."""
         commands, owners, first, ts = self._in_flight
+        self._in_flight = _NO_BATCH  # keep nothing of a released batch alive
         results, self._results = self._results, []
         failure, self._apply_error = self._apply_error or error, None
         if failure is not None:
