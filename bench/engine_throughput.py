@@ -87,52 +87,56 @@ def core_ops(w: Workload) -> list[tuple[int, object]]:
     return ops
 
 
+# One book operation, prepared before timing: (PLACE, order, its book, limit price or 0 for a
+# market order, size, id, (order, book)) or (CANCEL, None, None, 0, 0, id, None). Everything
+# the loop needs is in the tuple, so the timed loop reads one order field per operation
+# (what has filled, or whether it still rests) and otherwise only calls the book.
+CoreOp = tuple[int, Order | None, Book | None, int, int, int, tuple[Order, Book] | None]
+PLACE, CANCEL = 0, 1
+
+
 def run_core(w: Workload, ops: list[tuple[int, object]]) -> float:
-    books, prepared = prepare_core(w, ops)
-    return time_core(books, prepared)
+    return time_core(prepare_core(w, ops))
 
 
-def prepare_core(
-    w: Workload, ops: list[tuple[int, object]]
-) -> tuple[dict[str, Book], list[tuple[int, object]]]:
+def prepare_core(w: Workload, ops: list[tuple[int, object]]) -> list[CoreOp]:
     books = {c.instrument.symbol: Book(c.instrument.symbol) for c in w.setup
              if isinstance(c, cmd.AddInstrument)}  # fmt: skip
-    prepared: list[tuple[int, object]] = []
+    prepared: list[CoreOp] = []
     for kind, payload in ops:
         if kind == 0:
             oid, c = payload  # type: ignore[misc]
             o = Order(oid, c.account, c.symbol, c.side, c.type, c.qty, c.price, c.tif, 0, 0, 0,
                       False, 0, c.stp, "")  # fmt: skip
-            prepared.append((0, o))
+            book = books[c.symbol]
+            limit = c.price if c.type is OrderType.LIMIT else 0
+            prepared.append((PLACE, o, book, limit, c.qty, oid, (o, book)))
         else:
-            prepared.append((1, payload))
-    return books, prepared
+            prepared.append((CANCEL, None, None, 0, 0, payload, None))  # type: ignore[arg-type]
+    return prepared
 
 
-def time_core(books: dict[str, Book], prepared: list[tuple[int, object]]) -> float:
-    resting: dict[int, Order] = {}
-    limit = OrderType.LIMIT
+def time_core(prepared: list[CoreOp]) -> float:
+    resting: dict[int, tuple[Order, Book]] = {}
     noop = Reporter()  # ignores the steps
     t0 = time.perf_counter()
-    for kind, payload in prepared:
-        if kind == 0:
-            o: Order = payload  # type: ignore[assignment]
-            book = books[o.symbol]
-            book.match(o, o.price if o.type is limit else 0, -1, -1, 0, 1, noop)
-            if o.type is limit and o.filled < o.qty:
-                book.insert(o)
-                resting[o.order_id] = o
+    for kind, o, book, limit, qty, oid, entry in prepared:
+        if kind == PLACE:
+            book.match(o, limit, -1, -1, 0, 1, noop)  # type: ignore[union-attr, arg-type]
+            if limit and o.filled < qty:  # type: ignore[union-attr]
+                book.insert(o)  # type: ignore[union-attr, arg-type]
+                resting[oid] = entry  # type: ignore[assignment]
         else:
-            o = resting.pop(payload, None)  # type: ignore[call-overload]
-            if o is not None and o.live:
-                books[o.symbol].remove(o)
+            found = resting.pop(oid, None)
+            if found is not None and found[0].live:
+                found[1].remove(found[0])
     return time.perf_counter() - t0
 
 
 def phase(name: str, w: Workload) -> None:
     """One untimed pass for instruction counts: everything `setup` does, then the commands."""
     ex = fresh(w)
-    books, prepared = prepare_core(w, core_ops(w))
+    prepared = prepare_core(w, core_ops(w))
     gc.collect()
     gc.freeze()
     if name == "apply":
@@ -142,7 +146,7 @@ def phase(name: str, w: Workload) -> None:
             seq += 1
             apply(seq, seq, c)
     elif name == "core":
-        time_core(books, prepared)
+        time_core(prepared)
 
 
 def spread(values: list[float]) -> dict[str, float]:

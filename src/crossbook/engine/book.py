@@ -17,7 +17,6 @@ thousands of distinct prices pays the memmove on level creation; real books are 
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 from typing import Final
 
 from crossbook.domain.enums import Side, StpMode
@@ -101,8 +100,9 @@ class Book:
             levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
         level = levels.get(price)
         if level is None:
-            level = levels[price] = Level(price)
-            insort(prices, price)
+            level = Level(price)
+            levels[level.key] = level
+            prices.insert(_bisect_left(prices, price), price)
         remaining = order.qty - order.filled
         visible = order.visible_qty
         shown = visible if 0 < visible < remaining else remaining
@@ -130,8 +130,8 @@ class Book:
             level.dirty = True
             dirty.append(level)
         if not level.count:
-            del levels[price]
-            del prices[bisect_left(prices, price)]
+            del levels[level.key]
+            del prices[_bisect_left(prices, price)]
 
     def reduce(self, order: Order, lots: int) -> None:
         """Shrink a resting order's total size in place, keeping its queue position."""
@@ -182,8 +182,12 @@ class Book:
                     affordable = (quote_cap - taker.quote_spent) // unit
                     lots = min(lots, affordable)
                 elif cash_cap >= 0:
-                    affordable = _affordable(cash_cap - cash_spent, unit, fee_bps)
-                    lots = min(lots, affordable)
+                    # the full step is usually affordable: search only when it is not (the
+                    # cost, notional plus fee, grows with the lots)
+                    cost = unit * lots
+                    if cost + fee_of(cost, fee_bps) > cash_cap - cash_spent:
+                        affordable = _affordable(cash_cap - cash_spent, unit, fee_bps)
+                        lots = min(lots, affordable)
                 if lots <= 0:
                     # before self-trade prevention: a spent taker must not expire a maker
                     stop = STOP_BUDGET
@@ -222,7 +226,7 @@ class Book:
                 if not rem:
                     break
             if not level.count:
-                del levels[best]
+                del levels[level.key]
                 if buy:
                     del prices[0]
                 else:
@@ -344,8 +348,8 @@ class Book:
         """The levels changed since the last call, as absolute (price, qty, count); resets."""
         bids, asks = self.dirty_bids, self.dirty_asks
         return (
-            _changes(bids, self.bids, True) if bids else [],
-            _changes(asks, self.asks, False) if asks else [],
+            level_changes(bids, self.bids, True) if bids else [],
+            level_changes(asks, self.asks, False) if asks else [],
         )
 
     def drop_changes(self) -> None:
@@ -358,15 +362,16 @@ class Book:
         self.dirty_asks.clear()
 
 
-def _changes(
+def level_changes(
     dirty: list[Level], levels: dict[int, Level], descending: bool
 ) -> list[tuple[int, int, int]]:
+    """One side's levels in `dirty` as absolute (price, qty, count), best first; resets them."""
     # most commands touch one level: its own totals are the answer (zero once emptied)
     if len(dirty) == 1:
         level = dirty[0]
         level.dirty = False
         dirty.clear()
-        return [(level.price, level.qty, level.count) if level.count else (level.price, 0, 0)]
+        return [(level.key, level.qty, level.count) if level.count else (level.key, 0, 0)]
     # an emptied level and a new one at the same price may both be listed: report the price
     # once, from the level that is in the book now
     prices = set()
@@ -379,6 +384,19 @@ def _changes(
         current = levels.get(price)
         out.append((price, current.qty, current.count) if current is not None else (price, 0, 0))
     return out
+
+
+def _bisect_left(prices: list[int], price: int) -> int:
+    """Where `price` goes in the ascending `prices` (`bisect.bisect_left`, compiled natively)."""
+    lo = 0
+    hi = len(prices)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if prices[mid] < price:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _shrink(level: Level, order: Order, lots: int) -> None:

@@ -70,6 +70,7 @@ from crossbook.engine.book import (
     Book,
     Reporter,
     fee_of,
+    level_changes,
 )
 from crossbook.engine.lifecycle import TRANSITIONS, InvariantError, Step, advance
 from crossbook.engine.order import Order, OrderView
@@ -133,12 +134,14 @@ class Market:
     """One symbol's hot-path index: its book, its stops and its instrument's numbers.
 
     The numbers are copied out of the (frozen) instrument as plain ints and strings, so the
-    order path reads native attributes instead of struct fields.
+    order path reads native attributes instead of struct fields. `halted` mirrors whether the
+    symbol is in `Exchange.halted` (the exchange keeps both in step).
     """
 
     __slots__ = (
         "base",
         "book",
+        "halted",
         "inst",
         "lot_units",
         "max_price",
@@ -166,6 +169,7 @@ class Market:
         self.min_qty: int = inst.min_qty
         self.max_qty: int = inst.max_qty
         self.min_notional: int = inst.min_notional
+        self.halted = False
 
 
 class Exchange(Reporter):
@@ -256,8 +260,10 @@ class Exchange(Reporter):
         if dirty:
             for book in dirty:
                 book.queued = False
-                if book.dirty_bids or book.dirty_asks:
-                    bids, asks = book.take_changes()
+                dirty_bids, dirty_asks = book.dirty_bids, book.dirty_asks
+                if dirty_bids or dirty_asks:  # `Book.take_changes`, inlined
+                    bids = level_changes(dirty_bids, book.bids, True) if dirty_bids else []
+                    asks = level_changes(dirty_asks, book.asks, False) if dirty_asks else []
                     book.update_id += 1
                     events.append(_DEPTH_CHANGED(book.symbol, book.update_id, bids, asks))
             dirty.clear()
@@ -327,6 +333,7 @@ class Exchange(Reporter):
             if inst is None:
                 return None
             market = Market(inst, self.books[symbol], self.stops[symbol])
+            market.halted = symbol in self.halted
             self.markets[symbol] = market
         return market
 
@@ -347,17 +354,18 @@ class Exchange(Reporter):
         visible_qty: int
         stp: StpMode
         cid: str
+        fields: tuple[Any, ...] = _ASTUPLE(c)
         (
             account, symbol, side, typ, qty, price, tif, quote_qty, stop_price, expire_ts,
             post_only, visible_qty, stp, cid,
-        ) = _ASTUPLE(c)
+        ) = fields
         market = self.markets.get(symbol) or self._market_of(symbol)
         acct = self.accounts_.get(account)
         if market is None:
             return self._reject(account, symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol", cid)
         if acct is None:
             return self._reject(account, symbol, Reject.UNKNOWN_ACCOUNT, "unknown account", cid)
-        if symbol in self.halted:
+        if market.halted:
             return self._reject(account, symbol, Reject.SYMBOL_HALTED, "trading halted", cid)
         # the plain GTC limit order on the grid and the plain market order sized in lots (most
         # orders) pass `check_order`: only the others need it
@@ -409,6 +417,8 @@ class Exchange(Reporter):
             order_id, account, symbol, side, typ, qty, price, tif, quote_qty,
             stop_price, expire_ts, post_only, visible_qty, stp, cid,
         )
+        order.acct = acct
+        order.market = market
         if typ is not LIMIT:
             hold_asset, hold, order.hold_bps = self._hold_for(order, market.inst, acct, book)
         elif side is BUY:  # the common limit order: `_hold_for` inlined
@@ -445,11 +455,12 @@ class Exchange(Reporter):
         if tif is GTD:
             heappush(expiries, (expire_ts, order_id))
         working = not waits
+        # the command's own field objects: no int boxed again
         self._events.append(
             _ORDER_ACCEPTED(
-                oid, account, symbol, side, typ, qty, price, tif,
-                quote_qty, stop_price, expire_ts, post_only, visible_qty, stp, cid,
-                working,
+                oid, fields[0], fields[1], fields[2], fields[3], fields[4], fields[5],
+                fields[6], fields[7], fields[8], fields[9], fields[10], fields[11], fields[12],
+                fields[13], working,
             )
         )
         if working:
@@ -529,7 +540,9 @@ class Exchange(Reporter):
     def on_match(self, kind: int, maker: Order, price: int, lots: int) -> None:
         """One matching step reported by the book: settle it and write its events."""
         taker, taker_acct, market = self._taker, self._taker_acct, self._market
-        maker_acct = self.accounts_[maker.account]
+        maker_acct = maker.acct
+        if maker_acct is None:
+            raise InvariantError(f"Invariant: order {maker.order_id} has no account")
         if kind != FILL:
             if kind == STP_EXPIRE_MAKER:
                 self._close(maker, EXPIRE_IN_MATCH, SELF_TRADE)
@@ -562,7 +575,7 @@ class Exchange(Reporter):
         if not bal.touched:
             bal.touched = True
             touched.append(bal)
-        bal = buyer_acct.balances.get(base) or buyer_acct.balance(base)
+        bal = buyer.recv_bal or self._receiving(buyer, buyer_acct, base)
         bal.free += base_units
         if not bal.touched:
             bal.touched = True
@@ -572,7 +585,7 @@ class Exchange(Reporter):
         if not bal.touched:
             bal.touched = True
             touched.append(bal)
-        bal = seller_acct.balances.get(quote) or seller_acct.balance(quote)
+        bal = seller.recv_bal or self._receiving(seller, seller_acct, quote)
         bal.free += notional - seller_fee
         if not bal.touched:
             bal.touched = True
@@ -612,6 +625,11 @@ class Exchange(Reporter):
             self._finish(taker, taker_acct)
         elif taker_buys and not _IS_MARKET[taker.type]:
             self._release_excess(taker, taker_acct, market)
+
+    def _receiving(self, order: Order, acct: Account, asset: str) -> Balance:
+        """The balance an order's fills pay into, looked up (made if need be) on its first."""
+        bal = order.recv_bal = acct.balance(asset)
+        return bal
 
     def _settle_walk(self, market: Market) -> None:
         """Add the walk's fees to `fees_collected` and record its last trade price."""
@@ -677,12 +695,17 @@ class Exchange(Reporter):
     def _close(self, order: Order, step: Step, reason: CloseReason) -> None:
         """End an open order early (cancel or expiry), emitting its event."""
         symbol = order.symbol
+        market, acct = order.market, order.acct
+        if market is None or acct is None:
+            raise InvariantError(f"Invariant: order {order.order_id} was never admitted")
         if order.live:
-            book = self.books[symbol]
+            book = market.book
             book.remove(order)
-            self._mark(book)
+            if not book.queued:  # `_mark`, inlined
+                book.queued = True
+                self._dirty.append(book)
         elif not order.working:
-            self.stops[symbol].discard(order.order_id, order.side, order.type, order.stop_price)
+            market.stops.discard(order.order_id, order.side, order.type, order.stop_price)
         # the lifecycle table's close rows, inlined for open orders (`advance` raises otherwise)
         status = order.status
         if status is NEW or status is PARTIALLY_FILLED:
@@ -690,7 +713,7 @@ class Exchange(Reporter):
         else:
             status = advance(status, step)  # raises: a closed order does not close again
         order.status = status
-        self._finish(order, self.accounts_[order.account])
+        self._finish(order, acct)
         event = _ORDER_CANCELED if step is CANCEL else _ORDER_EXPIRED
         self._events.append(
             event(
@@ -762,12 +785,13 @@ class Exchange(Reporter):
         symbol: str
         given: int
         cid: str
-        account, symbol, given, cid = _ASTUPLE(c)  # `_CANCEL_FIELDS` pins the order
+        fields: tuple[Any, ...] = _ASTUPLE(c)
+        account, symbol, given, cid = fields  # `_CANCEL_FIELDS` pins the order
         # the caller's own open order, found directly: `_find`'s checks would all pass
-        order_id = given
-        if not order_id and cid:
-            order_id = self.client_ids.get((account, cid), 0)
-        order = self.orders.get(order_id)
+        key: Any = fields[2]  # the id as the command holds it: looked up without boxing
+        if not given and cid:
+            key = self.client_ids.get((account, cid), 0)
+        order = self.orders.get(key)
         if order is None or order.account != account or order.symbol != symbol:
             order = self._find(account, symbol, given, cid)
             if order is None:
@@ -835,6 +859,9 @@ class Exchange(Reporter):
             order.stp, cid,
         )
         replacement.key = order.key
+        replacement.acct = acct
+        replacement.market = market
+        replacement.recv_bal = order.recv_bal
         replacement.filled = order.filled
         replacement.status = order.status
         replacement.hold_bps = order.hold_bps
@@ -986,6 +1013,9 @@ class Exchange(Reporter):
         if c.symbol not in self.instruments_:
             return self._reject(0, c.symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol")
         self.halted.add(c.symbol)
+        market = self._market_of(c.symbol)
+        if market is not None:
+            market.halted = True
         self._events.append(ev.TradingHalted(c.symbol))
         return None
 
@@ -993,6 +1023,9 @@ class Exchange(Reporter):
         if c.symbol not in self.instruments_:
             return self._reject(0, c.symbol, Reject.UNKNOWN_SYMBOL, "unknown symbol")
         self.halted.discard(c.symbol)
+        market = self._market_of(c.symbol)
+        if market is not None:
+            market.halted = False
         self._events.append(ev.TradingResumed(c.symbol))
         return None
 

@@ -9,19 +9,23 @@ proportional to live orders.
 
 Totals: `qty` is the sum of shown lots (what depth displays), `hidden` the iceberg reserve,
 `count` the live orders. All O(1) to maintain. `dirty` marks a level already queued in its
-book's list of levels changed by the current command.
+book's list of levels changed by the current command. `key` is `price` as one Python int, made
+once: the book's price map is keyed by it and depth changes report it, without boxing again.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from crossbook.engine.order import Order
 
 
 class Level:
-    __slots__ = ("count", "dead", "dirty", "hidden", "price", "qty", "queue", "start")
+    __slots__ = ("count", "dead", "dirty", "hidden", "key", "price", "qty", "queue", "start")
 
     def __init__(self, price: int) -> None:
         self.price = price
+        self.key: Any = price
         self.queue: list[Order] = []
         self.start = 0
         self.qty = 0

@@ -4,20 +4,27 @@
 traded, `shown` the lots currently displayed at the order's level (an iceberg shows at most
 `visible_qty` at a time), `locked` the hold still reserved for the order in its hold asset
 (quote for buys, base for sells), `hold_bal` the owner's balance of that asset once the hold
-is taken (None before; always that account's balance of that asset), `hold_bps` the fee rate
-that hold reserved, `live` whether it rests in a level's queue. `key` is `order_id` as one
-Python int, made once: the exchange's order indexes are keyed by it, so their lookups and
-deletes match by identity instead of boxing the id and comparing.
+is taken (None before; always that account's balance of that asset), `recv_bal` the owner's
+balance of the asset its fills pay into (base for buys, quote for sells; None until the first
+fill looks it up), `hold_bps` the fee rate that hold reserved, `live` whether it rests in a
+level's queue. `key` is `order_id` as one Python int, made once: the exchange's order indexes
+are keyed by it, so their lookups and deletes match by identity instead of boxing the id and
+comparing. `acct` and `market` are the owner's `Account` and the symbol's `Market` (set by the
+exchange when it admits the order, None before), so the hot path reaches them without a
+lookup by id or symbol.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from crossbook.domain.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
-from crossbook.engine.accounts import Balance
+from crossbook.engine.accounts import Account, Balance
+
+if TYPE_CHECKING:  # exchange.py imports this module
+    from crossbook.engine.exchange import Market
 
 _NEW: Final = OrderStatus.NEW  # a module constant: an enum member read through its class is slow
 
@@ -25,6 +32,7 @@ _NEW: Final = OrderStatus.NEW  # a module constant: an enum member read through 
 class Order:
     __slots__ = (
         "account",
+        "acct",
         "client_order_id",
         "expire_ts",
         "filled",
@@ -33,12 +41,14 @@ class Order:
         "key",
         "live",
         "locked",
+        "market",
         "order_id",
         "post_only",
         "price",
         "qty",
         "quote_qty",
         "quote_spent",
+        "recv_bal",
         "shown",
         "side",
         "status",
@@ -90,6 +100,9 @@ class Order:
         self.shown = 0
         self.locked = 0
         self.hold_bal: Balance | None = None
+        self.recv_bal: Balance | None = None
+        self.acct: Account | None = None
+        self.market: Market | None = None
         self.hold_bps = 0
         self.status = _NEW
         self.working = True

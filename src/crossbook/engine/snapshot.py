@@ -206,6 +206,9 @@ def load(ex: Exchange, data: bytes) -> None:
         acct = ex.accounts_[order.account]
         inst = ex.instruments_[order.symbol]
         order.hold_bal = acct.balances.get(inst.quote if order.side is Side.BUY else inst.base)
+        order.recv_bal = acct.balances.get(inst.base if order.side is Side.BUY else inst.quote)
+        order.acct = acct
+        order.market = ex._market_of(order.symbol)
         ex.orders[order.key] = order
         acct.open_orders[order.key] = order
         if order.client_order_id:
