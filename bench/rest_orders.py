@@ -134,7 +134,9 @@ def attribute(records: list[tuple[int, int, int, int]], trace: dict[str, Any],
                                       resumed - submitted, written - resumed, done - written),
                          sent, done, submitted, resumed))
     rows.sort(key=lambda row: row[0])
-    batches = sorted(trace["batches"])
+    began = min((r[2] - r[1][0] for r in rows), default=0)
+    ended = max((r[3] for r in rows), default=0)
+    batches = sorted(b for b in trace["batches"] if began <= b[0] <= ended)  # the open loop's
     gcs, lags = trace["gcs"], trace["lags"]
 
     def overlaps(spans: list[Any], start: int, end: int) -> bool:
@@ -171,7 +173,6 @@ def attribute(records: list[tuple[int, int, int, int]], trace: dict[str, Any],
 
     timeline: list[list[float]] = []
     if rows:
-        began = min(r[2] - r[1][0] for r in rows)
         windows: dict[int, list[Any]] = {}
         for r in rows:
             windows.setdefault((r[2] - r[1][0] - began) // 500_000_000, []).append(r)
