@@ -219,7 +219,7 @@ async def start_gateway(
         sequencer.add_sink(history)
         history.head_seq = max(history.head_seq, sequencer.last_seq)
         await history.start()
-    metrics.inbox_depth = lambda: len(sequencer._inbox)
+    metrics.inbox_depth = lambda: sequencer.inbox_depth
     metrics.healthy = lambda: sequencer.healthy
     limits = RateLimiter(LimitConfig(**{
         name: getattr(config.limits, name) for name in LimitConfig.__dataclass_fields__
