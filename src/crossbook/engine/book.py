@@ -372,6 +372,22 @@ def level_changes(
         level.dirty = False
         dirty.clear()
         return [(level.key, level.qty, level.count) if level.count else (level.key, 0, 0)]
+    # a walk lists the levels it reached best first, each once: when the list is in that
+    # order already, report it as it is (a level still counting orders is the book's own)
+    ordered = True
+    prev = dirty[0].price
+    for i in range(1, len(dirty)):
+        price = dirty[i].price
+        if price >= prev if descending else price <= prev:
+            ordered = False
+            break
+        prev = price
+    if ordered:
+        out = [(lv.key, lv.qty, lv.count) if lv.count else (lv.key, 0, 0) for lv in dirty]
+        for level in dirty:
+            level.dirty = False
+        dirty.clear()
+        return out
     # an emptied level and a new one at the same price may both be listed: report the price
     # once, from the level that is in the book now
     prices = set()

@@ -123,11 +123,15 @@ if PlaceOrder.__struct_fields__ != _PLACE_FIELDS:  # `_place` unpacks them in th
     raise ImportError("PlaceOrder's fields changed: update Exchange._place")
 if CancelOrder.__struct_fields__ != _CANCEL_FIELDS:  # `_cancel` unpacks them in this order
     raise ImportError("CancelOrder's fields changed: update Exchange._cancel")
-_IS_MARKET: Final = [
-    t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT) for t in range(8)
-]
+STOP_LOSS: Final = OrderType.STOP_LOSS
+TAKE_PROFIT: Final = OrderType.TAKE_PROFIT
 _LIMIT_TYPES: Final = (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 _CLOSED_BY: Final = {step: TRANSITIONS[NEW, step] for step in (CANCEL, EXPIRE, EXPIRE_IN_MATCH)}
+
+
+def _is_market(typ: OrderType) -> bool:
+    """Does an order of this type take at any price (market, stop-loss, take-profit)?"""
+    return typ is MARKET or typ is STOP_LOSS or typ is TAKE_PROFIT
 
 
 class Market:
@@ -497,7 +501,7 @@ class Exchange(Reporter):
     def _execute(self, order: Order, where: Market, acct: Account) -> None:
         """Match a working order as taker, then rest or expire what is left."""
         book = where.book
-        market = _IS_MARKET[order.type]
+        market = _is_market(order.type)
         buy = order.side is BUY
         if not book.queued:
             book.queued = True
@@ -623,7 +627,7 @@ class Exchange(Reporter):
             self._release_excess(maker, maker_acct, market)
         if taker_done:
             self._finish(taker, taker_acct)
-        elif taker_buys and not _IS_MARKET[taker.type]:
+        elif taker_buys and not _is_market(taker.type):
             self._release_excess(taker, taker_acct, market)
 
     def _receiving(self, order: Order, acct: Account, asset: str) -> Balance:
@@ -740,7 +744,7 @@ class Exchange(Reporter):
                     last,
                 )
             )
-            if _IS_MARKET[order.type] and not book.has_liquidity(order.side):
+            if _is_market(order.type) and not book.has_liquidity(order.side):
                 self._close(order, EXPIRE, NO_LIQUIDITY)
             else:
                 self._execute(order, market, self.accounts_[order.account])
