@@ -17,8 +17,8 @@ the clients saw end during the window.
 
 Where the latency comes from: each run also records the node's group commits over the run
 (`journal_sync_ms`, from `/metrics`: the trade latency includes one), its batches and
-flushes per second, the CPU one flush costs (`flush_ms`, the writes' system calls included,
-on the loop or on the send thread) and its wall time from start to last write (`round_ms`),
+flushes per second, the CPU one flush costs (`flush_ms`, the writes' system calls included)
+and its wall time from start to last write (`round_ms`),
 the clients written per flush, the node's CPU per delivered message, and, per client
 process, its CPU share and its own loop lag (`client_loop_lag_ms`: how late a 1 ms timer
 fires; a message that arrives while the process is busy, or descheduled, waits that long
@@ -383,8 +383,6 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
             1, after["flushes"] - before["flushes"]), 3),
         "round_ms": round((after.get("round_s", 0.0) - before.get("round_s", 0.0)) * 1e3 / max(
             1, after["flushes"] - before["flushes"]), 3),
-        "offloaded_share": round((after.get("offloaded", 0) - before.get("offloaded", 0)) / max(
-            1, after.get("writes", 0) - before.get("writes", 0)), 3),
         "writes_per_flush": round((after.get("writes", 0) - before.get("writes", 0)) / max(
             1, after["flushes"] - before["flushes"]), 1),
         "load": loaded, "load_average_after": os.getloadavg(),

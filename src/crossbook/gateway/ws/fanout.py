@@ -43,15 +43,6 @@ whatever else the loop does in between.) A cheap round (few clients) waits for n
 expensive one adds at most its own cost to the delivery latency, instead of letting rounds
 queue up behind each other.
 
-Writes off the loop. With an `Offload` (the server's io_uring kernel worker, off by default:
-docs/adr/0002-websocket-server.md), a round is handed over whole, in round order: the loop
-only takes each client's output and asks the offload to claim its socket; a claimed socket
-is written by the offload alone until the round lands (back on the loop, which then calls
-`landed`), and one it does not claim is written by the loop as before. No round starts while
-one is in flight: output that arrives meanwhile waits in the clients' lists and goes out in
-the next round, which the landing schedules (held back by `flush_share` as above, the
-offload's CPU time counted with the loop's).
-
 Each `Client` wraps a `Sender` (the socket) and has a bounded send queue: the socket's own
 write buffer up to its high-water mark, then `backlog`, at most `max_queue` messages. While
 the socket is paused (the peer does not read) or the backlog is not empty, a message is
@@ -114,21 +105,6 @@ Frame = Callable[[bytes], bytes]
 Schedule = Callable[[Callable[[], None]], object]
 Later = Callable[[float, Callable[[], None]], object]
 """Runs a callback soon, once the current batch of work is done (`loop.call_soon`)."""
-
-
-class Offload(Protocol):
-    """Makes a round's socket writes off the loop's thread (see "Writes off the loop")."""
-
-    def claim(self, sender: Sender) -> bool:
-        """Whether the socket may be written off the loop now (nothing of it is waiting in
-        the loop's own buffers); True hands it over until the round lands."""
-        ...
-
-    def submit(self, writes: list[tuple[Sender, list[bytes]]],
-               landed: Callable[[float], None]) -> None:
-        """Write each claimed socket's frames, in order; then, on the loop, give every socket
-        back and call `landed` with the CPU seconds the writes cost."""
-        ...
 
 
 def _unframed(payload: bytes) -> bytes:
@@ -194,10 +170,6 @@ class Limits:
     """Most of the loop's CPU time spent writing to clients (see the module docstring)."""
     flush_clients: int = 100
     """Clients written per loop turn; a round over more continues in the next turns."""
-    send_writer: str = "loop"
-    """Who makes the rounds' writes: `loop`, or `kernel`, a kernel worker the loop hands each
-    round to in one system call (io_uring, where the server has it; see "Writes off the
-    loop")."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Limits:
@@ -232,11 +204,9 @@ class HubStats:
     flushes: int = 0
     """Rounds of writes to clients (at most one write per client each)."""
     writes: int = 0
-    """Socket writes made by flushes (one per client and round)."""
-    offloaded: int = 0
-    """Of those, the writes made off the loop (`Offload`)."""
+    """`Sender.write` calls (socket writes) made by flushes."""
     flush_s: float = 0.0
-    """CPU seconds spent in flushes, the loop's and the offload's (system calls included)."""
+    """CPU seconds spent in flushes (the kernel's part of the writes follows them)."""
     round_s: float = 0.0
     """Wall seconds from the start of each round to its last write."""
 
@@ -311,15 +281,13 @@ class Hub:
     `frame` turns a payload into wire bytes (identity by default); `schedule` is asked once
     per turn to run `flush()` (without it, the owner calls `flush()` itself), `later` to run
     it after a delay when the last flush was expensive (without it, flushes are never
-    delayed); `work_clock` measures what a flush cost (the loop thread's CPU time); `offload`,
-    when given, makes each round's writes off the loop.
+    delayed); `work_clock` measures what a flush cost (the loop thread's CPU time).
     """
 
     def __init__(self, limits: Limits | None = None,
                  clock: Callable[[], float] = time.monotonic, frame: Frame = _unframed,
                  schedule: Schedule | None = None, later: Later | None = None,
-                 work_clock: Callable[[], float] = time.thread_time,
-                 offload: Offload | None = None) -> None:
+                 work_clock: Callable[[], float] = time.thread_time) -> None:
         self.limits = limits or Limits()
         self.stats = HubStats()
         self.clients: set[Client] = set()
@@ -333,10 +301,6 @@ class Hub:
         self.schedule = schedule
         self.later = later
         self.work_clock = work_clock
-        self.offload = offload
-        """Makes the rounds' writes off the loop (None: `flush` makes them)."""
-        self._in_flight = False
-        """A round handed to `offload` has not landed yet."""
         self._next_flush = 0.0
         """Clock time before which a flush waits (see `flush_share`)."""
         self._published: list[Topic] = []
@@ -561,12 +525,9 @@ class Hub:
 
     def flush(self) -> None:
         """Write each client's output with one `Sender.write`: a round over the clients with
-        output, `flush_clients` of them per loop turn (see the module docstring), or the whole
-        round handed to `offload`."""
+        output, `flush_clients` of them per loop turn (see the module docstring)."""
         self._scheduled = False
         self.distribute()
-        if self._in_flight:  # the round's landing starts the next one
-            return
         stats = self.stats
         pending = self._round
         if not pending:
@@ -588,9 +549,6 @@ class Hub:
             self._round_cost = 0.0
             self._round_start = self.clock()
             stats.flushes += 1
-        if self.offload is not None:
-            self._hand_off(self.offload, pending)
-            return
         started = self.work_clock()
         chunk = len(pending) if self.schedule is None else max(1, self.limits.flush_clients)
         pop = pending.pop
@@ -616,54 +574,7 @@ class Hub:
                 self._scheduled = True
                 self.schedule(self.flush)
             return
-        self._end_round()
-
-    def _hand_off(self, offload: Offload, pending: list[Client]) -> None:
-        """The whole round to `offload`, in round order; a client it does not claim (output
-        waiting in the loop's buffers, a close under way) is written here, at once."""
-        started = self.work_clock()
-        claim = offload.claim
-        handed: list[tuple[Sender, list[bytes]]] = []
-        here: list[tuple[Client, list[bytes]]] = []
-        seq = self.stats.writes
-        written = 0
-        while pending:
-            client = pending.pop()
-            out = client.out
-            if out and not client.closed:
-                client.out = []
-                written += 1
-                client.written = seq + written
-                sender = client.sender
-                if claim(sender):
-                    handed.append((sender, out))
-                else:
-                    here.append((client, out))
-        self.stats.writes += written
-        for client, out in here:
-            try:
-                client.sender.write(out)
-            except Exception as exc:
-                self.drop(client, f"write failed: {exc}", CLOSE_GOING_AWAY)
-        cost = self.work_clock() - started
-        self.stats.flush_s += cost
-        self._round_cost += cost
-        if handed:
-            self.stats.offloaded += len(handed)
-            self._in_flight = True
-            offload.submit(handed, self._landed)
-        else:
-            self._end_round()
-
-    def _landed(self, cost: float) -> None:
-        """The offloaded round's writes are made (and the sockets handed back)."""
-        self._in_flight = False
-        self.stats.flush_s += cost
-        self._round_cost += cost
-        self._end_round()
-
-    def _end_round(self) -> None:
-        self.stats.round_s += self.clock() - self._round_start
+        stats.round_s += self.clock() - self._round_start
         if self.later is not None:
             share = min(max(self.limits.flush_share, 0.05), 1.0)
             self._next_flush = self._round_start + self._round_cost / share

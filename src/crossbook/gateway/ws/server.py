@@ -50,7 +50,6 @@ from crossbook.gateway.ws.binance import BinanceSession
 from crossbook.gateway.ws.fanout import Client, Hub, Limits
 from crossbook.gateway.ws.native import NativeSession
 from crossbook.gateway.ws.publisher import Publisher
-from crossbook.gateway.ws.sockets import KernelSends, SocketSender, offload
 from crossbook.gateway.ws.user import UserEvents
 from crossbook.marketdata.views import MarketData
 
@@ -83,12 +82,27 @@ def _call_later(delay: float, callback: Callable[[], None]) -> object:
     return asyncio.get_running_loop().call_later(delay, callback)
 
 
-_PING = b"\x89\x00"
+class _Sender:
+    __slots__ = ("grace", "transport", "underlying")
 
+    def __init__(self, transport: WSTransport, grace: float) -> None:
+        self.transport = transport
+        self.grace = grace
+        self.underlying = transport.underlying_transport
 
-def pong_frame(payload: bytes) -> bytes:
-    """An unmasked PONG echoing a ping's payload (at most 125 bytes, RFC 6455 5.5)."""
-    return _SHORT(0x8A, len(payload)) + payload
+    def write(self, frames: list[bytes]) -> None:
+        """Frames built by `text_frame`, straight to the socket (one writev per call)."""
+        underlying = self.underlying
+        if not self.transport.is_close_frame_sent and not underlying.is_closing():
+            underlying.writelines(frames)
+
+    def close(self, code: int, reason: str) -> None:
+        transport = self.transport
+        transport.send_close(WSCloseCode(code), reason.encode())
+        asyncio.get_running_loop().call_later(self.grace, transport.disconnect, False)
+
+    def buffered(self) -> int:
+        return int(self.transport.underlying_transport.get_write_buffer_size())
 
 
 class _Listener(WSListener):
@@ -99,13 +113,12 @@ class _Listener(WSListener):
         self.path = path
         self.combined = combined
         self.client: Client | None = None
-        self.sender: SocketSender | None = None
         self.session: BinanceSession | NativeSession | None = None
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         gateway = self.gateway
         hub = gateway.hub
-        sender = SocketSender(transport, hub.limits.close_grace_s)
+        sender = _Sender(transport, hub.limits.close_grace_s)
         peer = transport.underlying_transport.get_extra_info("peername") or ("", 0)
         client = hub.connect(sender, f"{peer[0]}:{peer[1]}", self.kind)
         if client is None:
@@ -117,9 +130,6 @@ class _Listener(WSListener):
         if hub.limits.send_buffer and sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, hub.limits.send_buffer)
         self.client = client
-        self.sender = sender
-        if hub.offload is not None:
-            sender.offload()
         if self.kind == "native":
             self.session = NativeSession(gateway.context, hub, gateway.publisher, client)
         else:
@@ -133,13 +143,9 @@ class _Listener(WSListener):
         if client is None or session is None:
             return
         kind = frame.msg_type
-        sender = self.sender
-        assert sender is not None
-        if kind is WSMsgType.PING:  # answered here, not by picows: the sender orders writes
-            sender.control(pong_frame(frame.get_payload_as_bytes()[:125]))
-            return
         if kind is WSMsgType.CLOSE:
-            sender.close(frame.get_close_code().value, "", linger=0.0)
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
             return
         if kind is not WSMsgType.TEXT and kind is not WSMsgType.BINARY:
             return
@@ -158,15 +164,6 @@ class _Listener(WSListener):
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if self.client is not None:
             self.gateway.hub.disconnect(self.client)
-        if self.sender is not None:
-            self.sender.release()
-
-    def send_user_specific_ping(self, transport: WSTransport) -> None:
-        """The heartbeat's ping, between two frames of the fan-out's."""
-        if self.sender is not None:
-            self.sender.control(_PING)
-        else:
-            transport.send_ping()
 
     def pause_writing(self) -> None:
         if self.client is not None:
@@ -190,7 +187,6 @@ class WebSocketGateway:
         self.address = address
         self.hub = Hub(limits, frame=text_frame, schedule=_call_soon, later=_call_later)
         self._server: asyncio.Server | None = None
-        self._sends: KernelSends | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.context: GatewayContext
         self.publisher: Publisher
@@ -217,13 +213,10 @@ class WebSocketGateway:
         """Listen on `address`, or on `sock`, a listening socket shared with other processes
         (gateway workers)."""
         limits = self.hub.limits
-        if self.hub.offload is None:
-            self._sends = offload(limits, asyncio.get_running_loop())
-            self.hub.offload = self._sends
         where: dict[str, Any] = {"sock": sock} if sock is not None else {
             "host": self.address[0], "port": self.address[1]}
         self._server = await ws_create_server(
-            self._route, enable_auto_ping=True, enable_auto_pong=False,
+            self._route, enable_auto_ping=True,
             auto_ping_idle_timeout=limits.heartbeat_s, auto_ping_reply_timeout=limits.heartbeat_s,
             max_frame_size=1 << 20, websocket_handshake_timeout=5, backlog=4096, **where,
         )
@@ -242,8 +235,6 @@ class WebSocketGateway:
             self._server.close()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
-        if self._sends is not None:
-            self._sends.close()
 
     async def _tick(self) -> None:
         while True:
@@ -299,7 +290,7 @@ class WebSocketGateway:
             "dropped_clients": s.dropped_clients, "connections_total": s.connections_total,
             "refused_connections": s.refused_connections, "bad_messages": s.bad_messages,
             "flushes": s.flushes, "writes": s.writes, "flush_s": round(s.flush_s, 6),
-            "round_s": round(s.round_s, 6), "offloaded": s.offloaded,
+            "round_s": round(s.round_s, 6),
         }
 
     def clients(self) -> list[dict[str, Any]]:

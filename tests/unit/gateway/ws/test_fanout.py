@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from crossbook.gateway.ws.fanout import CLOSE_POLICY, Client, Hub, Limits, Mode, Sender
+from crossbook.gateway.ws.fanout import CLOSE_POLICY, Client, Hub, Limits, Mode
 
 
 class FakeSender:
@@ -489,81 +489,3 @@ def test_the_hold_back_counts_the_loops_other_work_between_the_turns_of_a_round(
     hub.publish(topic, b"b|")
     delay, _ = scheduled.pop()
     assert delay == 0.5  # 2 s / 0.5 after the round's start, not 2 s after its end
-
-
-class FakeOffload:
-    """Takes rounds like the send thread; `land()` makes the oldest round's writes and lands
-    it, as the thread and the loop would."""
-
-    def __init__(self) -> None:
-        self.rounds: list[list[tuple[Sender, list[bytes]]]] = []
-        self.landings: list[Callable[[float], None]] = []
-        self.refuse: set[Sender] = set()
-
-    def claim(self, sender: Sender) -> bool:
-        return sender not in self.refuse
-
-    def submit(self, writes: list[tuple[Sender, list[bytes]]],
-               landed: Callable[[float], None]) -> None:
-        self.rounds.append(writes)
-        self.landings.append(landed)
-
-    def land(self, cost: float = 0.0) -> None:
-        for sender, frames in self.rounds[len(self.rounds) - len(self.landings)]:
-            sender.write(frames)
-        self.landings.pop(0)(cost)
-
-
-def test_a_round_goes_to_the_offload_whole_and_the_next_waits_for_its_landing() -> None:
-    """With an offload the loop makes no round's writes itself (except for sockets it does not
-    claim), never has two rounds in flight, and what arrives meanwhile goes out next, in
-    order and in one write per client."""
-    offload = FakeOffload()
-    scheduled: list[Callable[[], None]] = []
-    hub = Hub(Limits(flush_clients=2), clock=Clock(), frame=lambda p: p + b"|",
-              schedule=scheduled.append, offload=offload)
-    topic = hub.topic("t", Mode.APPEND)
-    pairs = [connect(hub) for _ in range(5)]
-    for _, client in pairs:
-        hub.subscribe(client, topic)
-    unclaimed_sender, _ = pairs[0]
-    offload.refuse.add(unclaimed_sender)
-    hub.publish(topic, b"a")
-    scheduled.pop()()
-    assert len(offload.rounds) == 1
-    assert {id(s) for s, _ in offload.rounds[0]} == {id(s) for s, _ in pairs[1:]}
-    assert unclaimed_sender.writes == [[b"a|"]]  # written on the loop, at once
-    assert all(not s.writes for s, _ in pairs[1:])
-    hub.publish(topic, b"b")
-    hub.publish(topic, b"c")
-    while scheduled:
-        scheduled.pop()()
-    assert len(offload.rounds) == 1  # in flight: no second round
-    offload.land(0.25)
-    assert hub.stats.flush_s >= 0.25  # the offload's CPU counts as the flush's
-    while scheduled:
-        scheduled.pop()()
-    assert len(offload.rounds) == 2
-    offload.land()
-    for sender, _ in pairs:
-        assert sender.messages == [b"a|", b"b|", b"c|"]
-        assert len(sender.writes) == 2
-    assert hub.stats.flushes == 2
-    assert hub.stats.writes == 10
-
-
-def test_a_round_with_nothing_to_hand_over_ends_on_the_loop() -> None:
-    scheduled: list[Callable[[], None]] = []
-    offload = FakeOffload()
-    hub = Hub(Limits(), clock=Clock(), frame=lambda p: p + b"|", schedule=scheduled.append,
-              offload=offload)
-    topic = hub.topic("t", Mode.APPEND)
-    sender, client = connect(hub)
-    hub.subscribe(client, topic)
-    offload.refuse.add(sender)
-    for payload in (b"a", b"b"):
-        hub.publish(topic, payload)
-        while scheduled:
-            scheduled.pop()()
-    assert not offload.rounds
-    assert sender.writes == [[b"a|"], [b"b|"]]
