@@ -61,8 +61,9 @@ _RESTART_MAX: Final = 5.0
 FEED_INTERVAL: Final = 0.01
 """Seconds the node gathers durable batches into one pipe write (history trails by as much
 more)."""
-LINGER: Final = 0.025
-"""Seconds the child's projector waits to gather a light load's batches into one write."""
+LINGER: Final = 0.1
+"""Seconds the child's projector waits to gather a light load's batches into one write
+(docs/adr/0003-history-process.md: fewer, larger SQLite transactions cost less per order)."""
 NICE: Final = 10
 """How much lower the child's CPU priority is than the node's (`CROSSBOOK_HISTORY_NICE`; 0
 keeps it equal): when the cores are busy the sequencer's loop runs first and history lags."""
