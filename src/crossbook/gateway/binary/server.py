@@ -43,7 +43,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 from crossbook.domain import commands as cmd
 from crossbook.domain.rejects import Reject
-from crossbook.domain.values import Nanos, OrderId
+from crossbook.domain.values import AccountId, Nanos, OrderId
 from crossbook.gateway.binary.reports import ReportRouter
 from crossbook.gateway.binary.sessions import LoginPolicy, Session, SessionRegistry
 from crossbook.gateway.context import CommandBus
@@ -282,10 +282,8 @@ class BinaryConnection(asyncio.Protocol):
             if kind is NewOrder:
                 (_, request_id, symbol, side, type_, qty, price, tif, quote_qty, stop_price,
                  expire_ts, post_only, visible_qty, stp, client_order_id, account) = values
-                if not account or account == session.account:
-                    account = session.account
-                elif not session.privileged:
-                    self._forbidden(session, request_id, symbol)
+                account = self._acting(session, account, request_id, symbol)
+                if account is None:
                     continue
                 self._request(session, request_id, symbol, 1, requests, cmd.PlaceOrder(
                     account, symbol, side, type_, qty, price, tif, quote_qty, stop_price,
@@ -293,30 +291,24 @@ class BinaryConnection(asyncio.Protocol):
                 ))
             elif kind is Cancel:
                 _, request_id, symbol, order_id, client_order_id, account = values
-                if not account or account == session.account:
-                    account = session.account
-                elif not session.privileged:
-                    self._forbidden(session, request_id, symbol)
+                account = self._acting(session, account, request_id, symbol)
+                if account is None:
                     continue
                 self._request(session, request_id, symbol, 0, requests, cmd.CancelOrder(
                     account, symbol, order_id, client_order_id
                 ))
             elif kind is Amend:
                 _, request_id, symbol, order_id, client_order_id, qty, price, account = values
-                if not account or account == session.account:
-                    account = session.account
-                elif not session.privileged:
-                    self._forbidden(session, request_id, symbol)
+                account = self._acting(session, account, request_id, symbol)
+                if account is None:
                     continue
                 self._request(session, request_id, symbol, 1, requests, cmd.AmendOrder(
                     account, symbol, order_id, client_order_id, qty, price,
                 ))
             elif kind is CancelAll:
                 _, request_id, symbol, account = values
-                if not account or account == session.account:
-                    account = session.account
-                elif not session.privileged:
-                    self._forbidden(session, request_id, symbol)
+                account = self._acting(session, account, request_id, symbol)
+                if account is None:
                     continue
                 self._request(session, request_id, symbol, 0, requests,
                               cmd.CancelAllOrders(account, symbol))
@@ -354,9 +346,18 @@ class BinaryConnection(asyncio.Protocol):
             min(login.revision, REVISION) or REVISION,
         )))
 
-    def _forbidden(self, session: Session, request_id: int, symbol: str) -> None:
+    def _acting(
+        self, session: Session, account: Any, request_id: int, symbol: str
+    ) -> AccountId | None:
+        """The account a request acts for: the session's own (named or 0), another one only
+        for a privileged session; None when the request was refused as forbidden."""
+        if not account or account == session.account:
+            return session.account
+        if session.privileged:
+            return account  # type: ignore[no-any-return]  # the decoded field, an int
         self._reject(session, request_id, symbol, Reject.GATEWAY_FORBIDDEN,
                      "only gateway sessions may name another account")
+        return None
 
     def _request(
         self, session: Session, request_id: int, symbol: str, orders: int,
