@@ -29,7 +29,10 @@ connection and order) and split into generator delay (due until written to the s
 until the node read it, intake (read until submitted to the sequencer), sequencer (until
 durable and applied), response, and until the generator read the answer; for the slowest
 1% and 0.1% it reports the mean of each part and how many overlapped a collection in the
-node, a late loop timer, a history database write, or a group commit over 2 ms.
+node, a late loop timer, a history database write, or a group commit over 2 ms. Each request's
+sequencer part is also split by its batch's hand-offs (`handoffs_ms`): waiting in the inbox
+(behind the previous batch's commit), the commit thread waking, the commit (write and
+fdatasync), the loop waking to release the batch, and sinks until the handler resumed.
 Writes bench/results/rest-orders-<utc>.json with machine, Python, seed and load average.
 """
 
@@ -46,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -202,6 +205,37 @@ def attribute(records: list[tuple[int, int, int, int]], trace: dict[str, Any],
         for name, values in (("before_commit", before), ("commit", during),
                              ("sinks_and_resume", after))
     }
+    # each request's batch by its hand-offs (the first turn started after it was submitted):
+    # waiting in the inbox (for the previous batch's commit), the commit thread waking, the
+    # commit (write + fdatasync), the loop waking to release it, sinks and resuming the handler
+    turns = sorted(t for t in trace.get("turns", []) if began <= t[0] <= ended)
+    turn_starts = [t[0] for t in turns]
+    handoffs: list[list[int]] = [[], [], [], [], []]
+    slow_handoffs: list[list[int]] = [[], [], [], [], []]
+    behind_commit = 0
+    slowest_rows = {id(r) for r in rows[int(total * 0.99):]}
+    for r in rows:
+        submitted, resumed = r[4], r[5]
+        at = bisect_left(turn_starts, submitted)
+        if at >= len(turns) or turns[at][3] > resumed:
+            continue
+        turn_at, commit_began, commit_ended, released, _ = turns[at]
+        parts = (turn_at - submitted, commit_began - turn_at, commit_ended - commit_began,
+                 released - commit_ended, resumed - released)
+        behind_commit += at > 0 and turns[at - 1][3] > submitted
+        for index, value in enumerate(parts):
+            handoffs[index].append(value)
+            if id(r) in slowest_rows:
+                slow_handoffs[index].append(value)
+    names = ("inbox_wait", "to_commit_thread", "write_and_sync", "to_loop", "sinks_and_resume")
+    handoff_split = {
+        name: {"p50": pct(sorted(values), 0.5), "p90": pct(sorted(values), 0.9),
+               "p99": pct(sorted(values), 0.99), "p999": pct(sorted(values), 0.999),
+               "slowest_1pct_mean": round(sum(slow) / max(1, len(slow)) / 1e6, 3)}
+        for name, values, slow in zip(names, handoffs, slow_handoffs, strict=True)
+    }
+    handoff_split["share_behind_a_commit"] = {
+        "share": round(behind_commit / max(1, len(handoffs[0])), 3)}
     # group commits (the sinks saw each batch just after its commit returned)
     durations = sorted(nanos for _, nanos, _ in batches)
     slowest = sorted(batches, key=lambda b: b[1])[int(len(batches) * 0.99):]
@@ -220,6 +254,7 @@ def attribute(records: list[tuple[int, int, int, int]], trace: dict[str, Any],
     }
     return {
         "sequencer_split_ms": sequencer_split,
+        "handoffs_ms": handoff_split,
         "group_commits": commits,
         "timeline_500ms_max_ms": timeline,
         "matched": total,

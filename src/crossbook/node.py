@@ -105,6 +105,8 @@ class _MetricsSink:
                 (now, nanos, size)
                 for nanos, size in zip(stats.commit_ns, stats.batch_sizes, strict=True)
             )
+            metrics.trace.turns += stats.turns
+            stats.turns.clear()
         stats.batch_sizes.clear()
         stats.commit_ns.clear()
 
@@ -246,16 +248,16 @@ async def run_node(settings: NodeSettings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     use_thresholds()  # recovery replays with the serving policy too
     seq_config = settings.config.sequencer
+    trace_path = settings.env.get(TRACE_ENV)
     core = await open_core(
         settings.data_dir, durability=settings.durability,
         config=SequencerConfig(
             inbox_size=seq_config.inbox_size, max_batch=seq_config.max_batch,
-            record_samples=True,
+            record_samples=True, record_turns=bool(trace_path),
         ),
     )
     probe: LoopDelayProbe | None = None
     unwatch_gc: Callable[[], None] | None = None
-    trace_path = settings.env.get(TRACE_ENV)
     trace = LatencyTrace() if trace_path else None
     history = open_history(settings)
     edge = EdgeServices(settings)

@@ -180,6 +180,9 @@ class LatencyTrace:
         read that completed the request, resumed when the handler ran again after durability."""
         self.batches: list[tuple[int, int, int]] = []
         """(when the sinks saw the batch, its group commit's duration, commands)."""
+        self.turns: list[tuple[int, int, int, int, int]] = []
+        """Each batch's hand-offs (`SequencerStats.turns`): turn started, commit began and
+        ended on the commit thread, released on the loop; commands."""
         self.gcs: list[tuple[int, int, int]] = []
         """(start, end, generation)."""
         self.lags: list[tuple[int, int]] = []
@@ -189,7 +192,7 @@ class LatencyTrace:
     def dump(self, path: Path, **extra: Any) -> None:
         path.write_text(json.dumps({
             "requests": self.requests, "batches": self.batches, "gcs": self.gcs,
-            "lags": self.lags, **extra,
+            "lags": self.lags, "turns": self.turns, **extra,
         }))
 
 

@@ -4,15 +4,23 @@ Durability modes (`Durability`), chosen once per node and printed with every fig
 
 - `fsync`: each commit writes the batch and `fdatasync`s it; nothing is acknowledged before the
   batch survives a power loss. New segments and the directory entry are fsynced too.
+  Segments are preallocated: between commits (`prepare`, on the commit thread) the journal
+  keeps up to `PREALLOCATE_AHEAD` bytes of synced zeros ahead of the records, so a commit
+  overwrites blocks the file already has and its `fdatasync` writes data only. Appending to
+  the end instead makes every sync also commit the file's new size and blocks to the file
+  system's own journal, a commit shared with every other file's metadata (and, with ext4's
+  ordered data, other files' newly allocated data): on a busy disk that is most of a sync's
+  time (`bench/fsync_latency.py`, modes `append` and `prezeroed`). The zeros read as the end of
+  the records (`format`); `close` cuts them off.
 - `os`: each commit writes the batch to the OS without syncing; it survives a killed process,
   not a power loss.
 - `none`: commits buffer in memory and write only every `flush_bytes`; a killed process loses
   acknowledged commands. For benchmarks only.
 
-Threading: `append` runs on the event loop, `commit` on one worker thread, never at the same
-time. The first failed write or sync poisons the journal: that commit and every later one raise
-`OSError`, because after a failed fsync the kernel may have dropped the dirty pages and a retry
-could report success for data that is gone.
+Threading: `append` runs on the event loop, `commit` and `prepare` on one worker thread, never
+at the same time. The first failed write or sync poisons the journal: that commit and every
+later one raise `OSError`, because after a failed fsync the kernel may have dropped the dirty
+pages and a retry could report success for data that is gone.
 
 `open_journal` takes an exclusive lock on the directory, validates it (`scan_journal`, cutting a
 torn tail) and returns a journal positioned after the last good record.
@@ -38,6 +46,11 @@ from crossbook.journal.segments import (
 )
 
 DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
+PREALLOCATE_AHEAD: Final = 2 * 1024 * 1024
+"""Synced zeros `prepare` keeps ahead of the records in the current segment (fsync mode)."""
+PREALLOCATE_STEP: Final = 256 * 1024
+"""Zeros `prepare` adds at a time (one write and one sync, about a millisecond: a commit that
+arrives meanwhile waits at most that)."""
 LOCK_NAME: Final = "LOCK"
 
 
@@ -53,6 +66,7 @@ class JournalLocked(Exception):
 
 class FileJournal:
     __slots__ = (
+        "_allocated",
         "_buffer",
         "_buffer_first_seq",
         "_directory",
@@ -90,12 +104,14 @@ class FileJournal:
         self._buffer_first_seq = 0
         self._fd: int | None = None
         self._size = 0
+        self._allocated = 0  # synced zeros up to here (the segment size: no more preallocation)
         self.failure: OSError | None = None
         self.last_seq = state.last_seq
         if state.segments:
             last = state.segments[-1]
-            self._fd = os.open(last.path, os.O_WRONLY | os.O_APPEND)
+            self._fd = os.open(last.path, os.O_WRONLY)
             self._size = last.end
+            self._allocated = max(os.fstat(self._fd).st_size, last.end)
 
     @property
     def durability(self) -> Durability:
@@ -131,6 +147,35 @@ class FileJournal:
             self.failure = exc
             raise
 
+    def prepare(self) -> None:
+        """Add `PREALLOCATE_STEP` synced zeros to the current segment while fewer than
+        `PREALLOCATE_AHEAD` lie ahead of the records (fsync mode; up to the segment's size).
+        A write that fails (no space, a file size limit) ends preallocation for this segment:
+        commits append as without it, and meet the error themselves if it is real. A failed
+        sync poisons the journal like a commit's (the kernel reports a write-back error to one
+        sync only): the next commit raises."""
+        fd, allocated = self._fd, self._allocated
+        if (
+            fd is None
+            or self.failure is not None
+            or self._durability is not Durability.FSYNC
+            or allocated - self._size >= PREALLOCATE_AHEAD
+            or allocated >= self._segment_bytes
+        ):
+            return
+        step = min(PREALLOCATE_STEP, self._segment_bytes - allocated)
+        try:
+            _write_at(fd, bytes(step), allocated)
+        except OSError:
+            self._allocated = self._segment_bytes  # nothing more for this segment
+            return
+        try:
+            os.fdatasync(fd)  # like a rotation's syncs, not the commit's (injectable) one
+        except OSError as exc:
+            self.failure = exc
+            return
+        self._allocated = allocated + step
+
     def flush(self) -> None:
         """Write and sync whatever is buffered, whatever the mode (close, snapshots)."""
         if self.failure is None:
@@ -146,6 +191,10 @@ class FileJournal:
     def close(self) -> None:
         try:
             self.flush()
+            if self._fd is not None and self._allocated > self._size and self.failure is None:
+                os.ftruncate(self._fd, self._size)  # a closed journal's files hold records only
+                self._fsync(self._fd)
+                self._allocated = self._size
         finally:
             if self._fd is not None:
                 os.close(self._fd)
@@ -158,13 +207,11 @@ class FileJournal:
         if self._fd is None or self._size >= self._segment_bytes:
             self._rotate(self._buffer_first_seq)
         assert self._fd is not None
-        size, written = len(self._buffer), 0
-        with memoryview(self._buffer) as view:
-            while written < size:
-                written += os.write(self._fd, view[written:])
+        _write_at(self._fd, self._buffer, self._size)
         if self._durability is Durability.FSYNC:
             self._fsync(self._fd)
         self._size += len(self._buffer)
+        self._allocated = max(self._allocated, self._size)
         self._buffer.clear()
 
     def _rotate(self, first_seq: int) -> None:
@@ -184,8 +231,15 @@ class FileJournal:
             fsync_directory(self._directory)
         if self._fd is not None:
             os.close(self._fd)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        self._size = len(header)
+        self._fd = os.open(path, os.O_WRONLY)
+        self._size = self._allocated = len(header)
+
+
+def _write_at(fd: int, data: bytes | bytearray, offset: int) -> None:
+    size, written = len(data), 0
+    with memoryview(data) as view:
+        while written < size:
+            written += os.pwrite(fd, view[written:], offset + written)
 
 
 def lock_directory(directory: Path) -> int:

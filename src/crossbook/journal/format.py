@@ -11,6 +11,11 @@ covers its payload. The payload is msgpack (msgspec) of `RecordV1`: the array
 layout becomes `RecordV2` with tag 2 in the `Record` union; commands themselves evolve by
 msgspec's rules (fields appended with defaults, never retyped).
 
+A segment may be longer than its records: the journal preallocates segments with zeros (so a
+commit's sync writes data only, not the file's size and blocks). No record is empty, so a frame
+header of length 0 that only zeros follow is the end of the records, not damage; one that other
+bytes follow is damage like any other.
+
 `FrameScanner` walks the frames of a segment's bytes and stops at the first frame that does not
 check out, recording why (`Damage`): `TORN` when the bytes end inside a frame (an interrupted
 append), `CORRUPT` when a complete frame fails its length or CRC check. Whether damage is a
@@ -178,6 +183,10 @@ class FrameScanner:
                 self.damage = Damage(DamageKind.TORN, offset, "incomplete frame header")
                 break
             length, expected = unpack(data, offset)
+            if not length:  # no record is empty: the zeroed space of a preallocated segment
+                if not _all_zero(data, offset):
+                    self.damage = Damage(DamageKind.CORRUPT, offset, "empty frame before data")
+                break
             if length > MAX_PAYLOAD:
                 self.damage = Damage(DamageKind.CORRUPT, offset, f"impossible length {length}")
                 break
@@ -244,7 +253,7 @@ def check_frames(data: bytes | memoryview, start: int = HEADER_SIZE) -> FrameRun
                 return FrameRun(count + index, offset, last, _damage_at(data, offset), marks)
             body = offset + overhead
             end = body + length
-            if end > size or length > limit or crc(data[body:end]) != expected:
+            if not length or end > size or length > limit or crc(data[body:end]) != expected:
                 return FrameRun(count + index, offset, last, _damage_at(data, offset), marks)
             last, offset = offset, end
         count += MARK_EVERY
@@ -276,7 +285,7 @@ def replay_frames(
                 break
             body = offset + overhead
             end = body + length
-            if end > size or length > limit:
+            if not length or end > size or length > limit:
                 break
             payload = data[body:end]
             if crc(payload) != expected:
@@ -297,10 +306,22 @@ def replay_frames(
         return FrameRun(seq - first_seq, offset, last, _damage_at(data, offset), marks), ts
 
 
+def _all_zero(data: bytes | memoryview, offset: int) -> bool:
+    """Whether every byte of `data` from `offset` is zero."""
+    rest, step = memoryview(data)[offset:], 1 << 20
+    zeros = bytes(min(step, len(rest)))
+    for at in range(0, len(rest), step):
+        chunk = rest[at : at + step].tobytes()  # bytes compare with memcmp, memoryviews do not
+        if chunk != zeros[: len(chunk)]:
+            return False
+    return True
+
+
 def _damage_at(data: bytes | memoryview, offset: int) -> Damage | None:
-    """Why the frame at `offset` is not good (None at the end of `data`); `FrameScanner`'s
-    classification, run once where a fast loop stopped."""
-    if offset >= len(data):
+    """Why the frame at `offset` is not good (None at the end of `data`, or where only zeros
+    follow: a preallocated segment's unwritten space); `FrameScanner`'s classification, run
+    once where a fast loop stopped."""
+    if offset >= len(data) or _all_zero(data, offset):
         return None
     scanner = FrameScanner(data, offset)
     for _ in scanner:

@@ -58,6 +58,7 @@ from crossbook.sequencer.ports import (
     Clock,
     Engine,
     Journal,
+    PreparingJournal,
     Sink,
     SnapshotMeta,
     SnapshotWriter,
@@ -99,6 +100,8 @@ class SequencerConfig:
     measure_apply: bool = False
     """Add the loop thread's CPU time spent in `engine.apply` to `stats.apply_cpu_ns` (one
     clock read per batch; benchmarks split the sequencer's own cost from the engine's)."""
+    record_turns: bool = False
+    """Keep each batch's hand-off times in `stats.turns` (latency traces)."""
 
 
 @dataclass(slots=True)
@@ -109,6 +112,10 @@ class SequencerStats:
     batch_sizes: list[int] = field(default_factory=list)
     commit_ns: list[int] = field(default_factory=list)
     apply_cpu_ns: int = 0
+    turns: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+    """With `record_turns`, per batch (`time.perf_counter_ns`): the turn started (the commit
+    handed to its thread), the commit began and ended on that thread, the loop released the
+    batch; then its size."""
 
 
 class SystemClock:
@@ -120,7 +127,7 @@ _Done = Callable[[int, BaseException | None], None]
 _Batch = tuple[list[Command], list["_Owner | None"], int, int]
 """A batch whose commit is in flight: commands, owners, first seq, ts."""
 _NO_BATCH: _Batch = ([], [], 0, 0)
-_Work = tuple[asyncio.AbstractEventLoop, _Done, Callable[[], int]]
+_Work = tuple[asyncio.AbstractEventLoop, _Done, Callable[[], int], Callable[[], None] | None]
 Outcome = Applied | SequencerError
 """What `submit_many` gives for each command."""
 
@@ -204,9 +211,16 @@ class CommitThread:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, work: Callable[[], int], loop: asyncio.AbstractEventLoop, done: _Done) -> None:
-        """Run `work` on the thread, then `done(result, None)` or `done(0, exception)` on `loop`."""
-        self._queue.put((loop, done, work))
+    def submit(
+        self,
+        work: Callable[[], int],
+        loop: asyncio.AbstractEventLoop,
+        done: _Done,
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        """Run `work` on the thread, then `done(result, None)` or `done(0, exception)` on `loop`,
+        then `after()` (which must not raise) on the thread."""
+        self._queue.put((loop, done, work, after))
 
     def shutdown(self) -> None:
         """Finish what was submitted, then end the thread."""
@@ -216,7 +230,7 @@ class CommitThread:
     def _run(self) -> None:
         get = self._queue.get
         while (item := get()) is not None:
-            loop, done, work = item
+            loop, done, work, after = item
             error: BaseException | None = None
             result = 0
             try:
@@ -225,6 +239,8 @@ class CommitThread:
                 error = exc
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for it
                 loop.call_soon_threadsafe(done, result, error)
+            if after is not None and error is None:
+                after()
 
 
 class Sequencer:
@@ -250,6 +266,7 @@ class Sequencer:
         self._append_many = (
             journal.append_many if isinstance(journal, BatchJournal) else _one_by_one(journal)
         )
+        self._prepare = journal.prepare if isinstance(journal, PreparingJournal) else None
         # The inbox is two parallel lists: the commands and who waits for each (None for the
         # sequencer's own ExpireOrders). A turn takes both lists whole.
         self._inbox: list[Command] = []
@@ -262,6 +279,8 @@ class Sequencer:
         self._in_flight: _Batch = _NO_BATCH
         self._results: list[list[Event]] = []
         self._apply_error: Exception | None = None
+        self._turn_at = 0
+        self._commit_span = (0, 0)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_seq = engine.last_seq
@@ -425,7 +444,9 @@ class Sequencer:
             self._stop_chain()
             return
         self._in_flight = (commands, owners, first, ts)
-        self._journal_thread.submit(self._timed_commit, loop, self._end_turn)
+        if self.config.record_turns:
+            self._turn_at = time.perf_counter_ns()
+        self._journal_thread.submit(self._timed_commit, loop, self._end_turn, self._prepare)
         try:
             self._results = self._apply(commands, first, ts)
         except Exception as exc:  # a bug in the engine: stop (once the commit is back), replay
@@ -441,6 +462,11 @@ class Sequencer:
             self._fail(failure, owners)
             self._stop_chain()
             return
+        if self.config.record_turns:
+            began, ended = self._commit_span
+            self.stats.turns.append(
+                (self._turn_at, began, ended, time.perf_counter_ns(), len(commands))
+            )
         try:
             self._release(commands, owners, first, ts, results, elapsed)
         except Exception as exc:  # a bug in the loop itself: never leave callers waiting
@@ -496,7 +522,9 @@ class Sequencer:
     def _timed_commit(self) -> int:
         started = time.perf_counter_ns()
         self._journal.commit()
-        return time.perf_counter_ns() - started
+        ended = time.perf_counter_ns()
+        self._commit_span = (started, ended)
+        return ended - started
 
     def _append_each(
         self,

@@ -9,7 +9,9 @@
   `BatchJournal`); `commit` is then called once, on a worker thread, and returns only when
   the batch is as durable as the journal's mode promises (write + fsync by default). The two
   never run at the same time. `commit` raises `OSError` on any write or sync failure, and the
-  sequencer never acknowledges anything after that.
+  sequencer never acknowledges anything after that. A `PreparingJournal` also has
+  `prepare`, which the commit thread runs after handing each commit's result back, so work
+  that readies later commits (preallocating file space) never delays an acknowledgement.
 - `Engine` is the state machine the sequencer folds commands through
   (`crossbook.engine.exchange.Exchange` in production).
 - `SnapshotWriter` persists a captured engine snapshot, off the event loop.
@@ -55,6 +57,14 @@ class BatchJournal(Journal, Protocol):
         """Append `commands` as seqs `first_seq, first_seq + 1, ...`; returns how many leading
         commands were appended. Fewer than all means the next one cannot be encoded (`append`
         raises OverflowError, TypeError or ValueError for it) and nothing of it is appended."""
+        ...
+
+
+@runtime_checkable
+class PreparingJournal(Journal, Protocol):
+    def prepare(self) -> None:
+        """Ready later commits; on the commit thread, after a commit, never beside one. Never
+        raises: a failure poisons the journal, so the next `commit` raises it."""
         ...
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import shutil
 from pathlib import Path
 
 import crc32c
@@ -12,7 +13,7 @@ import pytest
 
 from crossbook.domain.commands import Deposit
 from crossbook.domain.values import AccountId, Units
-from crossbook.journal.file import Durability, JournalLocked, open_journal
+from crossbook.journal.file import PREALLOCATE_AHEAD, Durability, JournalLocked, open_journal
 from crossbook.journal.format import (
     FRAME_HEADER,
     HEADER_SIZE,
@@ -283,3 +284,49 @@ def test_a_seq_break_after_a_mark_is_named_at_its_offset_in_the_file(tmp_path: P
         next(records)
     bad = HEADER_SIZE + sum(len(f) for f in frames[: MARK_EVERY + 1])
     assert (caught.value.path, caught.value.offset) == (path, bad)
+
+
+def test_segments_are_preallocated_and_a_crash_leaves_zeros_that_read_as_the_end(
+    tmp_path: Path,
+) -> None:
+    live, copy = tmp_path / "live", tmp_path / "copy"
+    journal, _ = open_journal(live)
+    for seq in range(1, 31):
+        journal.append(seq, seq * 100, _deposit(seq))
+        journal.commit()
+        journal.prepare()
+    (segment,) = list_segments(live)
+    state = scan_journal(live, repair=False)
+    assert segment.stat().st_size >= PREALLOCATE_AHEAD > state.segments[0].end
+    shutil.copytree(live, copy)  # what a crash leaves: records, then synced zeros
+    journal.close()
+    assert segment.stat().st_size == state.segments[0].end  # a clean close cuts the zeros
+    crashed = scan_journal(copy, repair=True)
+    assert (crashed.last_seq, crashed.tail) == (30, None)
+    assert crashed.segments[0].end == state.segments[0].end
+    assert full_replay(copy, _Recorder)[0].seqs == list(range(1, 31))
+    size = list_segments(copy)[0].stat().st_size
+    journal, _ = open_journal(copy)
+    journal.append(31, 3100, _deposit(31))
+    journal.commit()  # written in place, over the zeros
+    assert list_segments(copy)[0].stat().st_size == size
+    journal.close()
+    assert [r.seq for r in iter_records(scan_journal(copy, repair=False))] == list(range(1, 32))
+
+
+@pytest.mark.parametrize("after_zeros", ["garbage", "a record"])
+def test_zeros_followed_by_other_bytes_are_damage(tmp_path: Path, after_zeros: str) -> None:
+    frames = [frame(seq, seq, _deposit(seq)) for seq in (1, 2, 3)]
+    follows = b"\x07" if after_zeros == "garbage" else frames[2]
+    path = _segment_of(tmp_path, 1, [frames[0], frames[1], bytes(100), follows])
+    zeros_at = HEADER_SIZE + len(frames[0]) + len(frames[1])
+    if after_zeros == "a record":
+        with pytest.raises(JournalCorrupt, match="valid record follows") as caught:
+            scan_journal(tmp_path, repair=True)
+        assert caught.value.offset == zeros_at
+        return
+    state = scan_journal(tmp_path, repair=True)
+    assert state.last_seq == 2
+    assert state.tail is not None
+    assert (state.tail.offset, state.tail.repaired) == (zeros_at, True)
+    assert path.stat().st_size == zeros_at
