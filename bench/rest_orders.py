@@ -93,6 +93,27 @@ def children_cpu_seconds(pid: int) -> float:
     return total
 
 
+def io_write_bytes(pid: int, children: bool = False) -> int:
+    """Bytes `pid` (or its live child processes) sent toward the disk (`/proc/PID/io`
+    write_bytes: counted when a page is dirtied or written directly)."""
+    pids = [pid]
+    if children:
+        try:
+            pids = [int(c) for c in
+                    Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return 0
+    total = 0
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/io").read_text().splitlines():
+                if line.startswith("write_bytes:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
 def stage_buckets(port: int) -> dict[str, dict[float, float]]:
     """The node's latency histograms: stage (or `loop_delay`, `gc_pause_<generation>`) ->
     upper bound (s) -> cumulative count."""
@@ -399,6 +420,7 @@ def main() -> None:
             return signed("POST", "/v1/orders", order_body(rng), key, secret, port)
 
         before, children_before = cpu_seconds(node.pid), children_cpu_seconds(node.pid)
+        written_before = io_write_bytes(node.pid), io_write_bytes(node.pid, children=True)
         stages_before = stage_buckets(port)
         load = uvloop.run(run_load("127.0.0.1", port, make, connections=args.rate_connections,
                                    total=args.rate * args.rate_seconds, rate=args.rate))
@@ -407,6 +429,10 @@ def main() -> None:
             (cpu_seconds(node.pid) - before) / max(1, load.sent) * 1e6, 1)
         summary["history_cpu_us_per_request"] = round(
             (children_cpu_seconds(node.pid) - children_before) / max(1, load.sent) * 1e6, 1)
+        summary["node_write_bytes_per_request"] = round(
+            (io_write_bytes(node.pid) - written_before[0]) / max(1, load.sent))
+        summary["history_write_bytes_per_request"] = round(
+            (io_write_bytes(node.pid, children=True) - written_before[1]) / max(1, load.sent))
         summary["node_stages_ms"] = stage_summary(stages_before, stage_buckets(port))
         summary["connections"] = args.rate_connections
         results[f"open_loop_{args.rate}_per_second"] = summary

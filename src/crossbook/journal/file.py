@@ -49,8 +49,11 @@ DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 PREALLOCATE_AHEAD: Final = 2 * 1024 * 1024
 """Synced zeros `prepare` keeps ahead of the records in the current segment (fsync mode)."""
 PREALLOCATE_STEP: Final = 256 * 1024
-"""Zeros `prepare` adds at a time (one write and one sync, about a millisecond: a commit that
-arrives meanwhile waits at most that)."""
+"""Zeros `prepare` adds at a time (one sync, about a millisecond: a commit that arrives
+meanwhile waits at most that)."""
+_PAGE: Final = 4096
+"""Zeros are written a page at a time: one larger write would be cached in large folios, and
+each commit's small write would then dirty (and write back) a whole folio, 16 KiB or more."""
 LOCK_NAME: Final = "LOCK"
 
 
@@ -165,7 +168,9 @@ class FileJournal:
             return
         step = min(PREALLOCATE_STEP, self._segment_bytes - allocated)
         try:
-            _write_at(fd, bytes(step), allocated)
+            page = bytes(_PAGE)  # page by page: the cache then holds the file in small pages,
+            for offset in range(allocated, allocated + step, _PAGE):  # and a commit dirties one
+                _write_at(fd, page, offset)
         except OSError:
             self._allocated = self._segment_bytes  # nothing more for this segment
             return
