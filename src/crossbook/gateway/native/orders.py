@@ -45,8 +45,12 @@ from crossbook.protocol.decimals import DecimalError, DecimalScale
 _decode_order = msgspec.json.Decoder(wire.NewOrder).decode
 _encode = msgspec.json.Encoder().encode
 _perf = time.perf_counter_ns
-_STOP_TYPES = (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
-               OrderType.TAKE_PROFIT_LIMIT)
+_STOP_TYPES = frozenset((OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
+                         OrderType.TAKE_PROFIT_LIMIT))
+_GTD = TimeInForce.GTD
+"""Read per order: a module constant, not `TimeInForce.GTD` (an enum class attribute read goes
+through the metaclass's hook on CPython 3.11)."""
+_TYPES, _TIFS, _SIDES, _STPS = wire.TYPES, wire.TIFS, wire.SIDES, wire.STPS
 
 
 def _parse(scale: DecimalScale, text: str | None, name: str) -> int:
@@ -73,31 +77,33 @@ def to_command(body: wire.NewOrder, account: int, inst: InstrumentRecord) -> cmd
     if type_name is None:
         raise bad_request("type is required: limit, market, stop_loss, stop_limit, ...")
     scales = inst.scales
-    order_type = wire.TYPES[type_name]
-    tif = wire.TIFS[body.time_in_force]
+    order_type = _TYPES[type_name]
+    tif = _TIFS[body.time_in_force]
     expire = 0
-    if tif is TimeInForce.GTD:
+    if tif is _GTD:
         if body.expire_time is None:
             raise ApiError(400, Reject.INVALID_EXPIRE_TIME, "GTD orders need expire_time (ms)")
         expire = body.expire_time * 1_000_000
-    stop = _parse(scales.price, body.stop_price, "stop_price")
-    if order_type in _STOP_TYPES and not stop:
+    stop = 0 if body.stop_price is None else _parse(scales.price, body.stop_price, "stop_price")
+    if not stop and order_type in _STOP_TYPES:
         raise ApiError(400, Reject.INVALID_PRICE, f"{type_name} orders need stop_price")
+    quantity, price = body.quantity, body.price
+    quote, iceberg = body.quote_quantity, body.iceberg_quantity
     return cmd.PlaceOrder(
-        account=AccountId(account),
-        symbol=body.symbol,
-        side=wire.SIDES[body.side],
-        type=order_type,
-        qty=Lots(_parse(scales.quantity, body.quantity, "quantity")),
-        price=Ticks(_parse(scales.price, body.price, "price")),
-        tif=tif,
-        quote_qty=Units(_parse(scales.quote, body.quote_quantity, "quote_quantity")),
-        stop_price=Ticks(stop),
-        expire_ts=Nanos(expire),
-        post_only=body.post_only,
-        visible_qty=Lots(_parse(scales.quantity, body.iceberg_quantity, "iceberg_quantity")),
-        stp=wire.STPS[body.stp],
-        client_order_id=body.client_order_id,
+        AccountId(account),
+        body.symbol,
+        _SIDES[body.side],
+        order_type,
+        Lots(0 if quantity is None else _parse(scales.quantity, quantity, "quantity")),
+        Ticks(0 if price is None else _parse(scales.price, price, "price")),
+        tif,
+        Units(0 if quote is None else _parse(scales.quote, quote, "quote_quantity")),
+        Ticks(stop),
+        Nanos(expire),
+        body.post_only,
+        Lots(0 if iceberg is None else _parse(scales.quantity, iceberg, "iceberg_quantity")),
+        _STPS[body.stp],
+        body.client_order_id,
     )
 
 

@@ -13,6 +13,15 @@ from crossbook.protocol import native as wire
 _NS_PER_MS = 1_000_000
 _TIF_NAMES = {tif: tif.name for tif in TimeInForce}
 _CLOSED = (ev.OrderCanceled, ev.OrderExpired)
+# Members read on every order: a module constant, not `Class.MEMBER` (on CPython 3.11 that
+# read goes through the enum metaclass's attribute hook).
+_GTD = TimeInForce.GTD
+_NEW = OrderStatus.NEW
+_FILLED = OrderStatus.FILLED
+_EXPIRED = OrderStatus.EXPIRED
+_TRADE, _CANCELED, _EXPIRED_EVENT = ev.TradeExecuted, ev.OrderCanceled, ev.OrderExpired
+_MARKET_TYPES = frozenset(t for t in OrderType if t.is_market)
+_OPEN = frozenset(s for s in OrderStatus if s.is_open)
 _NOT_FOUND = {Reject.UNKNOWN_ORDER, Reject.UNKNOWN_API_KEY}
 _CONFLICT = {
     Reject.DUPLICATE_CLIENT_ORDER_ID, Reject.ACCOUNT_EXISTS, Reject.ASSET_EXISTS,
@@ -73,7 +82,7 @@ def _order(
         post_only,
         quantity(visible_qty) if visible_qty else None,
         wire.STP_NAMES[stp],  # type: ignore[arg-type]
-        expire_ts // _NS_PER_MS if tif is TimeInForce.GTD else None,
+        expire_ts // _NS_PER_MS if tif is _GTD else None,
         created_ts // _NS_PER_MS,
         updated_ts // _NS_PER_MS,
         fills,
@@ -102,11 +111,11 @@ def placed(accepted: ev.OrderAccepted, events: list[ev.Event], ts: int,
            inst: InstrumentRecord) -> wire.Order:
     """The acknowledgement of an accepted order: its state after the command, with fills."""
     oid = accepted.order_id
-    filled, status = 0, OrderStatus.NEW
+    filled, status = 0, _NEW
     fills: list[wire.Fill] = []
     for event in events:
         kind = type(event)
-        if kind is ev.TradeExecuted:
+        if kind is _TRADE:
             assert isinstance(event, ev.TradeExecuted)
             if event.taker_order_id == oid:
                 filled, status = event.taker_filled, event.taker_status
@@ -117,10 +126,12 @@ def placed(accepted: ev.OrderAccepted, events: list[ev.Event], ts: int,
                 ), inst))
             elif event.maker_order_id == oid:  # a stop that triggered and then rested
                 filled, status = event.maker_filled, event.maker_status
-        elif isinstance(event, _CLOSED) and event.order_id == oid:
-            filled, status = event.filled, event.status
-    if accepted.type.is_market and accepted.working and status.is_open:
-        status = OrderStatus.FILLED if filled else OrderStatus.EXPIRED
+        elif kind is _CANCELED or kind is _EXPIRED_EVENT:
+            assert isinstance(event, _CLOSED)
+            if event.order_id == oid:
+                filled, status = event.filled, event.status
+    if accepted.type in _MARKET_TYPES and accepted.working and status in _OPEN:
+        status = _FILLED if filled else _EXPIRED
     return _order(
         oid, accepted.client_order_id, accepted.symbol, accepted.side, accepted.type, status,
         accepted.tif, accepted.qty, accepted.price, accepted.quote_qty, accepted.stop_price,

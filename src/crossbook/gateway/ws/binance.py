@@ -73,7 +73,9 @@ class BinanceSession:
                 self.client.login = name
             self.hub.subscribe(self.client, topic, self.combined)
 
-    def on_text(self, data: bytes) -> None:
+    def on_text(self, data: bytes, last: bool = True) -> None:
+        """One message (`last`, whether more of the same read follow, matters to order entry
+        only: this dialect takes none)."""
         try:
             message = _decode(data)
         except msgspec.DecodeError:

@@ -1,10 +1,15 @@
 """Native `/v1/ws` connections: market data channels, login, user events and order entry.
 
-The message schemas are `crossbook.protocol.ws`. Order entry goes straight to the
-sequencer's `submit` (no task per request): each request's future gets a callback that
-replies once the command is durable and applied, so requests pipeline freely and replies
-come in durable order with the request's `id`. An engine rejection replies with its reject
-code; a full inbox with `GATEWAY_THROTTLED`.
+The message schemas are `crossbook.protocol.ws`. Order entry goes to the sequencer without a
+task per request: the commands a connection's requests make in one turn of the event loop
+(a socket read holds many when the client pipelines) are queued and submitted together at the
+end of that turn, behind one future (`submit_many`) whose callback renders every reply once
+the commands are durable and applied, and hands them to the hub in one call. So requests
+pipeline freely and replies come in durable order with each request's `id`. A bus without
+`submit_many` (a gateway worker's) gets one `submit` per command; so does a turn's list when
+the inbox has no room for all of it (as many as fit; each of the others is answered
+`GATEWAY_THROTTLED`). An engine rejection replies with its reject code; a stopped sequencer
+with `GATEWAY_UNAVAILABLE`.
 
 Rate limits: every order-entry request (place, amend, cancel, cancel_all) is charged to the
 signed-in key in the process's one `RateLimiter`, which REST and binary order entry charge
@@ -16,7 +21,9 @@ one order). Over a budget it gets an error reply `GATEWAY_RATE_LIMITED` with the
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -38,13 +45,26 @@ from crossbook.gateway.ws.publisher import Publisher
 from crossbook.marketdata.views import INTERVALS
 from crossbook.protocol import ws as wire
 from crossbook.protocol.decimals import DecimalError
-from crossbook.sequencer.loop import SequencerError, Throttled
+from crossbook.sequencer.loop import Outcome, SequencerError, Throttled
 from crossbook.sequencer.ports import Applied
 
 _decode = msgspec.json.Decoder(wire.Request).decode
 _encode = msgspec.json.Encoder().encode
 _ORDERING = frozenset(("place", "amend"))
 """Order-entry ops that count as an order in the rate limits (cancels weigh only)."""
+_PLACE = "place"
+_ACCEPTED = ev.OrderAccepted
+
+
+@runtime_checkable
+class BatchBus(Protocol):
+    """A bus that also takes a list of commands behind one future (`Sequencer.submit_many`)."""
+
+    def submit_many(self, commands: Sequence[cmd.Command]) -> asyncio.Future[list[Outcome]]: ...
+
+
+_Queued = tuple[Any, str, cmd.Command]
+"""A request read this turn: its `id`, its op and its command, not submitted yet."""
 _MARKET_MODES = {"trades": Mode.APPEND, "candles": Mode.APPEND, "book_ticker": Mode.REPLACE,
                  "ticker": Mode.REPLACE}
 
@@ -60,6 +80,12 @@ class NativeSession:
         self._trader: KeyRecord | None = None
         """The live key record last found to hold TRADE (records are replaced, never
         changed in place, so the same record still holds it)."""
+        self._loop = asyncio.get_running_loop()
+        bus = ctx.bus
+        self._submit_many = bus.submit_many if isinstance(bus, BatchBus) else None
+        self._queued: list[_Queued] = []
+        self._backstop = False
+        """`submit_queued` is scheduled for the end of the loop's turn."""
 
     def reply(self, request_id: Any, result: Any) -> None:
         self.hub.send(self.client, encode.reply(request_id, result))
@@ -68,16 +94,26 @@ class NativeSession:
         self.hub.stats.bad_messages += 1
         self.hub.send(self.client, encode.error_reply(request_id, code, message))
 
-    def on_text(self, data: bytes) -> None:
+    def on_text(self, data: bytes, last: bool = True) -> None:
+        """Handle one message; `last` says no other message of the same read follows (then the
+        commands queued so far go to the sequencer now, else at the read's last message or, at
+        the latest, the end of the loop's turn)."""
         try:
             request = _decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             self.error(None, Reject.GATEWAY_BAD_REQUEST, f"bad message: {exc}")
-            return
-        try:
-            self.dispatch(request)
-        except ApiError as error:
-            self.error(request.id, error.code, error.message)
+        else:
+            try:
+                self.dispatch(request)
+            except ApiError as error:
+                self.error(request.id, error.code, error.message)
+        if self._queued:
+            if last:
+                self.submit_queued()
+            elif not self._backstop:
+                # picows answers a ping itself: a read's last frame may never reach us
+                self._backstop = True
+                self._loop.call_soon(self._end_of_turn)
 
     def dispatch(self, r: wire.Request) -> None:
         op = r.op
@@ -169,11 +205,11 @@ class NativeSession:
             if r.order is None:
                 raise ApiError(400, Reject.GATEWAY_BAD_REQUEST, "place needs an order")
             record = instrument(self.ctx, r.order.symbol)
-            self.submit(r.id, to_command(r.order, account, record), "place")
+            self.queue(r.id, _PLACE, to_command(r.order, account, record))
             return
         if op == "cancel_all":
             symbol = instrument(self.ctx, r.symbol).instrument.symbol
-            self.submit(r.id, cmd.CancelAllOrders(account, symbol), op)
+            self.queue(r.id, op, cmd.CancelAllOrders(account, symbol))
             return
         order = None
         if r.order_id is not None:
@@ -183,8 +219,8 @@ class NativeSession:
         if order is None or order.account != account:
             raise ApiError(404, Reject.UNKNOWN_ORDER, "no such order on this account")
         if op == "cancel":
-            self.submit(r.id, cmd.CancelOrder(account, order.symbol, OrderId(order.order_id)),
-                        op)
+            self.queue(r.id, op, cmd.CancelOrder(account, order.symbol,
+                                                 OrderId(order.order_id)))
             return
         scales = views.instruments[order.symbol].scales
         qty = scales.quantity.parse(r.quantity) if r.quantity else 0
@@ -196,17 +232,60 @@ class NativeSession:
         assert isinstance(price, int)
         if not qty and not price:
             raise ApiError(400, Reject.GATEWAY_BAD_REQUEST, "give quantity and/or price")
-        self.submit(r.id, cmd.AmendOrder(account, order.symbol, OrderId(order.order_id), "",
-                                         Lots(qty), Ticks(price)), op)
+        self.queue(r.id, op, cmd.AmendOrder(account, order.symbol, OrderId(order.order_id), "",
+                                            Lots(qty), Ticks(price)))
 
-    def submit(self, request_id: Any, command: cmd.Command, op: str) -> None:
-        try:
-            future = self.ctx.bus.submit(command)
-        except Throttled as exc:
-            raise ApiError(503, Reject.GATEWAY_THROTTLED, f"inbox full, retry: {exc}") from None
-        except SequencerError as exc:
-            raise ApiError(503, Reject.GATEWAY_UNAVAILABLE, f"not accepting: {exc}") from None
-        future.add_done_callback(lambda done: self.done(request_id, op, done))
+    def queue(self, request_id: Any, op: str, command: cmd.Command) -> None:
+        """Queue a request's command for `submit_queued` (see `on_text`)."""
+        self._queued.append((request_id, op, command))
+
+    def _end_of_turn(self) -> None:
+        self._backstop = False
+        self.submit_queued()
+
+    def submit_queued(self) -> None:
+        """Submit the commands queued this turn, in order: behind one future when the bus takes
+        a list, else (or when the inbox has no room for all) one by one."""
+        queued, self._queued = self._queued, []
+        if not queued:
+            return
+        submit_many = self._submit_many
+        if submit_many is not None:
+            try:
+                future = submit_many([command for _, _, command in queued])
+            except Throttled:
+                pass  # not room for all: as many as fit, one by one
+            except SequencerError as exc:
+                for request_id, _, _ in queued:
+                    self.error(request_id, Reject.GATEWAY_UNAVAILABLE, f"not accepting: {exc}")
+                return
+            else:
+                future.add_done_callback(partial(self.settled, queued))
+                return
+        for request_id, op, command in queued:
+            try:
+                single = self.ctx.bus.submit(command)
+            except Throttled as exc:
+                self.error(request_id, Reject.GATEWAY_THROTTLED, f"inbox full, retry: {exc}")
+            except SequencerError as exc:
+                self.error(request_id, Reject.GATEWAY_UNAVAILABLE, f"not accepting: {exc}")
+            else:
+                single.add_done_callback(partial(self.done, request_id, op))
+
+    def settled(self, queued: list[_Queued], future: asyncio.Future[list[Outcome]]) -> None:
+        """Reply to a turn's requests once all their commands are settled, in one hand-over."""
+        if self.client.closed or future.cancelled():
+            return
+        replies = []
+        answer = self.answer
+        for (request_id, op, _), outcome in zip(queued, future.result(), strict=True):
+            if type(outcome) is Applied:
+                replies.append(answer(request_id, op, outcome))
+            else:
+                self.hub.stats.bad_messages += 1
+                replies.append(encode.error_reply(
+                    request_id, Reject.GATEWAY_UNAVAILABLE, f"outcome unknown: {outcome}"))
+        self.hub.send_many(self.client, replies)
 
     def done(self, request_id: Any, op: str, future: asyncio.Future[Applied]) -> None:
         if self.client.closed:
@@ -215,32 +294,32 @@ class NativeSession:
         if exc is not None:
             self.error(request_id, Reject.GATEWAY_UNAVAILABLE, f"outcome unknown: {exc}")
             return
-        applied = future.result()
+        self.hub.send(self.client, self.answer(request_id, op, future.result()))
+
+    def answer(self, request_id: Any, op: str, applied: Applied) -> bytes:
+        """The reply to a request whose command was applied: its result or its rejection."""
         events = applied.events
-        views = self.ctx.views
-        if op == "place" and type(events[0]) is ev.OrderAccepted:
+        first = events[0]
+        if op == _PLACE and type(first) is _ACCEPTED:
             # The engine decides a rejection before any change: an accepted order's events
             # hold no rejection, so there is nothing to scan for.
-            first = events[0]
             assert isinstance(first, ev.OrderAccepted)
-            record = views.instruments[first.symbol]
-            self.hub.send(self.client, encode.reply(
-                request_id, render.placed(first, events, applied.ts, record)))
-            return
+            return encode.reply(request_id, render.placed(
+                first, events, applied.ts, self.ctx.views.instruments[first.symbol]))
         error = render.first_reject(events)
         if error is not None:
-            self.error(request_id, error.code, error.message)
-            return
+            self.hub.stats.bad_messages += 1
+            return encode.error_reply(request_id, error.code, error.message)
+        views = self.ctx.views
+        command = applied.command
         result: Any
         if op == "cancel_all":
-            command = applied.command
             assert isinstance(command, cmd.CancelAllOrders)
             result = {"symbol": command.symbol,
                       "canceled": [e.order_id for e in events if isinstance(e, ev.OrderCanceled)]}
         else:
-            command = applied.command
             assert isinstance(command, cmd.CancelOrder | cmd.AmendOrder)
             order = views.order(command.order_id)
             result = None if order is None else render.order(
                 order, views.instruments[order.symbol])
-        self.hub.send(self.client, encode.reply(request_id, result))
+        return encode.reply(request_id, result)

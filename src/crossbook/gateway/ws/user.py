@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import msgspec
 
 from crossbook.domain import events as ev
-from crossbook.domain.enums import OrderStatus
+from crossbook.domain.enums import OrderStatus, Side, TimeInForce
 from crossbook.gateway.views import GatewayViews, OrderRecord
 from crossbook.gateway.ws.fanout import Hub, Topic
 from crossbook.protocol import native as native_wire
@@ -35,6 +35,12 @@ _encode = msgspec.json.Encoder().encode
 _TYPES = {1: "LIMIT", 2: "MARKET", 3: "STOP_LOSS", 4: "STOP_LOSS_LIMIT", 5: "TAKE_PROFIT",
           6: "TAKE_PROFIT_LIMIT"}
 _STATUS = {s: "EXPIRED" if s is OrderStatus.EXPIRED_IN_MATCH else s.name for s in OrderStatus}
+# Read per event: tables and a module constant instead of `.name`, `.is_open` and
+# `OrderStatus.NEW` (enum attribute reads go through Python-level hooks on CPython 3.11).
+_SIDE_NAMES = {s: s.name for s in Side}
+_TIF_NAMES = {t: t.name for t in TimeInForce}
+_OPEN = frozenset(s for s in OrderStatus if s.is_open)
+_NEW = OrderStatus.NEW
 
 
 _NS_PER_MS = 1_000_000
@@ -124,7 +130,7 @@ class UserEvents:
             return
         kind = type(event)
         if kind is ev.OrderAccepted:
-            self._order(order, "NEW", "accepted", OrderStatus.NEW, 0, ts)
+            self._order(order, "NEW", "accepted", _NEW, 0, ts)
         elif kind is ev.OrderCanceled:
             assert isinstance(event, ev.OrderCanceled)
             self._order(order, "CANCELED", "canceled", event.status, event.filled, ts)
@@ -149,14 +155,14 @@ class UserEvents:
         if binance_topic is not None:  # each dialect is built only when someone reads it
             hub.publish(binance_topic, _encode({
                 "e": "executionReport", "E": time, "s": inst.base + inst.quote,
-                "c": o.client_order_id, "S": o.side.name, "o": _TYPES[o.type],
-                "f": o.tif.name, "q": qty(o.qty), "p": price(o.price),
+                "c": o.client_order_id, "S": _SIDE_NAMES[o.side], "o": _TYPES[o.type],
+                "f": _TIF_NAMES[o.tif], "q": qty(o.qty), "p": price(o.price),
                 "P": price(o.stop_price), "F": qty(o.visible_qty), "g": -1, "C": "",
                 "x": execution, "X": _STATUS[status], "r": "NONE", "i": o.order_id,
                 "l": qty(trade.qty) if trade else qty(0), "z": qty(filled),
                 "L": price(trade.price) if trade else price(0), "n": quote(fee),
                 "N": inst.quote if trade else None, "T": time,
-                "t": trade.trade_id if trade else -1, "I": 0, "w": status.is_open,
+                "t": trade.trade_id if trade else -1, "I": 0, "w": status in _OPEN,
                 "m": maker, "M": False, "O": o.created_ts // _NS_PER_MS,
                 "Z": quote(self._cumulative_quote(o)),
                 "Y": quote(trade.quote_qty) if trade else quote(0), "Q": quote(o.quote_qty),
