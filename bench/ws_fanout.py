@@ -20,14 +20,23 @@ Where the latency comes from: each run also records the node's group commits ove
 flushes per second, the CPU one flush costs (`flush_ms`, the writes' system calls included)
 and its wall time from start to last write (`round_ms`),
 the clients written per flush, the node's CPU per delivered message, and, per client
-process, its CPU share and its own loop lag (`client_loop_lag_ms`: how late a 1 ms timer
-fires; a message that arrives while the process is busy, or descheduled, waits that long
-there). A client loop lag near the trade latency means the clients measure themselves.
+process, its CPU share (and the kernel's part of it) and its own loop lag
+(`client_loop_lag_ms`: how late a 1 ms timer fires; a message that arrives while the process
+is busy, or descheduled, waits that long there), and the clients' reads per second and CPU
+per read. A client loop lag near the trade latency means the clients measure themselves.
+Each round writes every client once and each write is a read on the other side, so a round
+costs the machine about `writes_per_flush` times (`flush_ms` / `writes_per_flush` +
+`client_cpu_us_per_read`) of CPU: what limits how often rounds can follow each other.
+
+The node's garbage collections over the run come from `/metrics` (`gc`: per generation, the
+collections, their total pause and the bucket bound holding the longest), to tell a pause of
+the loop from a slow round.
 
 `--workers N` serves the clients from N gateway worker processes (`crossbook serve --workers`):
 the node's CPU is then the core's and the workers' (`core_cpu_share`, `worker_cpu_shares`),
-and the server figures from `/stats` are those of whichever process answers. The send thread
-is on by default; `CROSSBOOK_WS_SEND_THREAD=0` in the environment runs the node without it.
+and the server figures from `/stats` are those of whichever process answers. `CROSSBOOK_WS_*`
+variables in the environment reach the node (`Limits.from_env`: e.g.
+`CROSSBOOK_WS_FLUSH_SHARE=1.0`).
 
 Results: `bench/results/ws-fanout-<stamp>.json` (machine, seed, workload, every run, medians)
 and a PNG next to it (messages/s over time, latency distribution).
@@ -89,12 +98,15 @@ class _Tally:
         """How late the client's loop ran a 1 ms timer (its own backlog), in ms."""
         self.window = (0.0, 0.0)
         self.lost = 0
+        self.reads = 0
+        """Socket reads in the window (about one per client and round of the server)."""
 
     def take(self, data: bytes) -> None:
         now = time.time()
         start, end = self.window
         if not start <= now < end:
             return
+        self.reads += 1
         trades, diffs = data.count(_TRADE), data.count(_DEPTH)
         count = trades + diffs + data.count(_TICKER)
         if count:
@@ -190,7 +202,8 @@ async def _client_main(host: str, port: int, path: str, count: int, pipe: Connec
     pipe.send({
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "window_cpu_s": usage.ru_utime + usage.ru_stime - cpu0.ru_utime - cpu0.ru_stime,
-        "lag": tally.lag.tobytes(),
+        "window_sys_s": usage.ru_stime - cpu0.ru_stime,
+        "lag": tally.lag.tobytes(), "reads": tally.reads,
         "per_second": tally.per_second, "trade": tally.trade.tobytes(),
         "depth": tally.depth.tobytes(), "lost": tally.lost, "failed": failed,
     })
@@ -270,15 +283,52 @@ async def order_load(traders: list[_Trader], rate: float, seconds: float, seed: 
 # -- one run ------------------------------------------------------------------------------
 
 
-def _sync_buckets(node: Any) -> dict[float, float]:
+def _metrics(node: Any) -> list[str]:
+    return cast(list[str], node.http.get("/metrics").text.splitlines())
+
+
+def _sync_buckets(lines: list[str]) -> dict[float, float]:
     """The node's `journal_sync` histogram (cumulative count per upper bound in seconds)."""
     found: dict[float, float] = {}
-    for line in node.http.get("/metrics").text.splitlines():
+    for line in lines:
         if line.startswith("crossbook_stage_seconds_bucket") and '"journal_sync"' in line:
             labels, _, value = line.rpartition(" ")
             bound = labels.split('le="')[1].split('"')[0]
             found[float(bound)] = float(value)
     return found
+
+
+def _gc(lines: list[str]) -> dict[tuple[str, str], float]:
+    """The node's `gc_pause_seconds` series: (generation, `count`/`sum`/bucket bound) -> value."""
+    found: dict[tuple[str, str], float] = {}
+    for line in lines:
+        if line.startswith("crossbook_gc_pause_seconds"):
+            labels, _, value = line.rpartition(" ")
+            generation = labels.split('generation="')[1].split('"')[0]
+            if "_bucket" in labels:
+                what = labels.split('le="')[1].split('"')[0]
+            else:
+                what = "sum" if "_sum" in labels else "count"
+            found[(generation, what)] = float(value)
+    return found
+
+
+def _gc_summary(before: dict[tuple[str, str], float],
+                after: dict[tuple[str, str], float]) -> dict[str, Any]:
+    """Per generation: collections during the run, their total pause (ms) and the smallest
+    bucket bound (ms) that holds all of them."""
+    delta = {key: value - before.get(key, 0.0) for key, value in after.items()}
+    out: dict[str, Any] = {}
+    for generation in sorted({g for g, _ in delta}):
+        count = delta.get((generation, "count"), 0.0)
+        bounds = sorted((float(what), value) for (g, what), value in delta.items()
+                        if g == generation and what not in ("count", "sum"))
+        out[generation] = {
+            "collections": int(count),
+            "pause_ms": round(delta.get((generation, "sum"), 0.0) * 1000, 2),
+            "longest_le_ms": next((b * 1000 for b, n in bounds if count and n >= count), None),
+        }
+    return out
 
 
 def _sync_summary(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
@@ -309,7 +359,8 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
     failed = sum(pipe.recv()[1] for pipe in pipes)
     connected = node.http.get("/stats").json()["connections"]
     before = node.http.get("/stats").json()
-    syncs = _sync_buckets(node)
+    metrics = _metrics(node)
+    syncs, collections = _sync_buckets(metrics), _gc(metrics)
     start = time.time() + args.warmup
     end = start + args.duration
     for pipe in pipes:
@@ -342,6 +393,7 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
     for proc in procs:
         proc.join(10)
     after = node.http.get("/stats").json()
+    metrics = _metrics(node)
     per_second: dict[int, int] = {}
     trade, depth, lag = array.array("f"), array.array("f"), array.array("f")
     for part in parts:
@@ -359,7 +411,8 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
         "messages": total, "messages_per_s": round(total / args.duration, 1),
         "series_per_s": series,
         "trade_latency_ms": _summary(trade_l), "depth100ms_latency_ms": _summary(depth_l),
-        "journal_sync_ms": _sync_summary(syncs, _sync_buckets(node)),
+        "journal_sync_ms": _sync_summary(syncs, _sync_buckets(metrics)),
+        "gc": _gc_summary(collections, _gc(metrics)),
         "dropped_clients": after["dropped_clients"] - before["dropped_clients"],
         "lost_connections": sum(p["lost"] for p in parts),
         "server_messages": after["messages"] - before["messages"],
@@ -376,6 +429,12 @@ def run_once(args: argparse.Namespace, node: Any, keys: list[tuple[str, str]], c
         "client_cpu_s": round(sum(p["cpu_s"] for p in parts), 2),
         "client_cpu_share_per_process": [
             round(p["window_cpu_s"] / (args.duration + 0.5), 3) for p in parts],
+        "client_sys_share_per_process": [
+            round(p["window_sys_s"] / (args.duration + 0.5), 3) for p in parts],
+        "client_reads_per_s": round(sum(p["reads"] for p in parts) / args.duration, 1),
+        # the window's CPU covers half a second more than its reads
+        "client_cpu_us_per_read": round(sum(p["window_cpu_s"] for p in parts) * 1e6 / max(
+            1.0, sum(p["reads"] for p in parts) * (args.duration + 0.5) / args.duration), 2),
         "client_loop_lag_ms": _summary(sorted(lag)),
         "batches_per_s": round((after["batches"] - before["batches"]) / span, 1),
         "flushes_per_s": round((after["flushes"] - before["flushes"]) / span, 1),
