@@ -25,7 +25,7 @@ times per size: what a journal commit costs the disk, without the sequencer arou
   writer's flushes stretch the journal's syncs;
 - neighbour `sqlite-off`: the same with `synchronous=OFF` (no sync at checkpoints either);
 - neighbour `sqlite-idle`: the same as `sqlite` with the writer in the idle I/O priority
-  class (`ioprio_set`, as the node sets its history process);
+  class (`ioprio_set`, what `ionice -c3` does);
 - neighbour `sqlite-nocheckpoint`: the same as `sqlite` with automatic checkpoints off (the
   WAL only grows: what the journal's sync pays for the WAL's appends alone).
 
@@ -52,10 +52,21 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+_IOPRIO_SET = {"x86_64": 251, "aarch64": 30}  # the system call's number (no libc wrapper)
+_IOPRIO_IDLE = 3 << 13  # IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)
+
+
+def lower_io_priority() -> None:
+    """The calling thread, and the threads it starts afterwards, in the idle I/O class."""
+    import ctypes  # (only this neighbour)
+
+    number = _IOPRIO_SET[os.uname().machine]
+    if ctypes.CDLL(None, use_errno=True).syscall(number, 1, 0, _IOPRIO_IDLE) != 0:
+        raise OSError(ctypes.get_errno(), "ioprio_set")
+
+
 def sqlite_neighbour(path: str, variant: str, stop: Event, ready: Event) -> None:
     if variant == "idle":
-        from crossbook.history.process import lower_io_priority
-
         lower_io_priority()
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")

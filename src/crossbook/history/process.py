@@ -75,25 +75,6 @@ NICE: Final = 10
 keeps it equal): when the cores are busy the sequencer's loop runs first and history lags."""
 
 
-_IOPRIO_SET: Final = {"x86_64": 251, "aarch64": 30}
-"""The `ioprio_set` system call's number by machine (Linux; no libc wrapper)."""
-_IOPRIO_IDLE: Final = 3 << 13
-"""`IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)`."""
-
-
-def lower_io_priority() -> bool:
-    """Put the calling thread, and the threads it starts afterwards, in the idle I/O priority
-    class (Linux): the block layer serves its requests, such as a checkpoint's syncs, only
-    when the journal's are not waiting. False where the call is not available."""
-    number = _IOPRIO_SET.get(os.uname().machine)
-    if sys.platform != "linux" or number is None:
-        return False
-    import ctypes  # noqa: PLC0415 (only here)
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    return int(libc.syscall(number, 1, 0, _IOPRIO_IDLE)) == 0  # IOPRIO_WHO_PROCESS, self
-
-
 TRACE_ENV: Final = "CROSSBOOK_LATENCY_TRACE"
 """Set (to the node's trace file, `crossbook.node`): the child writes the times of its
 database writes to that name plus `.history` when it exits."""
