@@ -145,11 +145,16 @@ def main() -> None:
         "does, since it re-derives lost commits from the journal)",
     )  # fmt: skip
     parser.add_argument(
+        "--pg-writers", type=int, default=PostgresStore.concurrent_writes,
+        help="PostgreSQL transactions in flight at once, each on its own connection",
+    )
+    parser.add_argument(
         "--gc", choices=["node", "default"], default="node",
         help="the collector policy of a node's history process (crossbook.gc_policy) or "
         "CPython's defaults",
     )  # fmt: skip
     args = parser.parse_args()
+    PostgresStore.concurrent_writes = args.pg_writers
     if args.gc == "node":
         use_thresholds()
 
@@ -196,6 +201,7 @@ def main() -> None:
             "batches": len(parts),
             "seed": args.seed,
             "records_per_transaction": args.chunk,
+            "postgresql_writers": args.pg_writers,
         },
         "gc": args.gc,
         "machine": {

@@ -3,14 +3,18 @@
 Contract: see `store.HistoryStore`. One write is one transaction: append-only tables are
 loaded with binary COPY; order state changes, balances and candles are applied by single
 set-based statements over `unnest` arrays, so a batch costs a handful of round trips
-whatever its size. With `synchronous_commit=False` (what a node uses: it always has the
-journal to catch up from) transactions commit without waiting for the WAL flush, see
-`_NO_SYNC_WAIT`. Migrations take an advisory lock so that two nodes starting together do
-not both migrate.
+whatever its size. Two writes may be in flight at once (`concurrent_writes`), each on its
+own connection: a write loads its new rows first and claims its sequence range last, once
+the write called before it has finished, so the server inserts one chunk's rows while the
+previous chunk's transaction completes; see `write`. With `synchronous_commit=False`
+(what a node uses: it always has the journal to catch up from) transactions commit without
+waiting for the WAL flush, see `_BEGIN_NO_SYNC_WAIT`. Migrations take an advisory lock so
+that two nodes starting together do not both migrate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any, Final
@@ -50,13 +54,17 @@ _COPIES: Final = (
     ("fills", FILL_ROW_COLUMNS),
     ("ledger", LEDGER_COLUMNS),
 )
-_NO_SYNC_WAIT: Final = "SET LOCAL synchronous_commit = off"
-"""Commit without waiting for the WAL flush. A server crash can lose the newest committed
-transactions, whole (rows and `last_seq` together), never part of one; the next write is
-then refused (`last_seq` is behind `rows.prev_seq`), the projector re-reads the older
-`last_seq` and re-derives the rest from the journal, the durable record. Exactly-once holds.
-Only for a projector with a catch-up source: without one, acknowledged records are gone
-from its queue and a lost commit would be a lost row."""
+_BEGIN: Final = "SELECT last_seq FROM history_meta WHERE id = 1"
+_BEGIN_NO_SYNC_WAIT: Final = (
+    "SELECT last_seq, set_config('synchronous_commit', 'off', true) "
+    "FROM history_meta WHERE id = 1"
+)
+"""`_BEGIN`, and the transaction commits without waiting for the WAL flush. A server crash
+can lose the newest committed transactions, whole (rows and `last_seq` together), never
+part of one; the next write is then refused (`last_seq` is behind `rows.prev_seq`), the
+projector re-reads the older `last_seq` and re-derives the rest from the journal, the
+durable record. Exactly-once holds. Only for a projector with a catch-up source: without
+one, acknowledged records are gone from its queue and a lost commit would be a lost row."""
 _UPDATE_ORDERS: Final = """
 UPDATE orders AS o SET
     status = COALESCE(NULLIF(u.status, 0), o.status),
@@ -98,11 +106,15 @@ def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]
 
 
 class PostgresStore:
+    concurrent_writes = 2
+
     def __init__(self, dsn: str, *, pool_size: int = 4, synchronous_commit: bool = True) -> None:
         self.dsn = dsn
         self.synchronous_commit = synchronous_commit
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        self._previous: asyncio.Future[None] | None = None
+        """Resolved when the last write called has finished (committed or not)."""
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -130,7 +142,7 @@ class PostgresStore:
                             time.time_ns(),
                         )
                 if target == len(MIGRATIONS):  # a bulk load cut short left them out
-                    for statement in create_secondary_indexes():
+                    for statement in create_secondary_indexes("postgresql"):
                         await con.execute(statement)
             finally:
                 await con.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
@@ -155,18 +167,40 @@ class PostgresStore:
         return state
 
     async def write(self, rows: Rows) -> None:
+        """Overlapping calls (at most `concurrent_writes`, in sequence order) are applied in
+        the order they were made. Each loads its new rows (COPY) at once, then waits for the
+        previous call to finish before it claims `rows.prev_seq -> rows.last_seq` and applies
+        the changes to current-state tables: its statements then see the previous chunk's
+        orders, and a claim never finds the previous transaction still open (it would read
+        the older `last_seq` and be refused). If the previous write failed, the claim is
+        refused (`StaleWrite`) and this one rolls back too, so nothing is ever committed
+        past a hole and a crash loses whole chunks only."""
+        previous = self._previous
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._previous = finished
+        try:
+            await self._write(rows, previous)
+        finally:
+            finished.set_result(None)
+
+    async def _write(self, rows: Rows, previous: asyncio.Future[None] | None) -> None:
         async with self.pool.acquire() as con, con.transaction():
-            if not self.synchronous_commit:
-                await con.execute(_NO_SYNC_WAIT)
+            stored = await con.fetchval(
+                _BEGIN if self.synchronous_commit else _BEGIN_NO_SYNC_WAIT
+            )  # fmt: skip
+            if stored >= rows.first_seq:  # already written: its commit outcome was lost
+                raise StaleWrite(rows.first_seq)
+            for table, columns in _COPIES:
+                records = getattr(rows, table)
+                if records:
+                    await con.copy_records_to_table(table, records=records, columns=columns)
+            if previous is not None:
+                await asyncio.wait((previous,))  # not cancelled if this write is
             claimed = await con.execute(to_numbered(CLAIM_SEQ), rows.last_seq, rows.prev_seq)
             if claimed != "UPDATE 1":
                 raise StaleWrite(rows.first_seq)
             if rows.instruments:
                 await con.executemany(to_numbered(UPSERT_INSTRUMENTS), rows.instruments)
-            for table, columns in _COPIES:
-                records = getattr(rows, table)
-                if records:
-                    await con.copy_records_to_table(table, records=records, columns=columns)
             if rows.order_updates:
                 await con.execute(_UPDATE_ORDERS, *_columns(rows.order_updates, 8))
             if rows.balances:
@@ -180,9 +214,23 @@ class PostgresStore:
             await con.execute("UPDATE history_meta SET last_seq = 0 WHERE id = 1")
 
     async def secondary_indexes(self, present: bool) -> None:
-        async with self.pool.acquire() as con:
-            for statement in create_secondary_indexes() if present else drop_secondary_indexes():
-                await con.execute(statement)
+        if not present:
+            async with self.pool.acquire() as con:
+                for statement in drop_secondary_indexes():
+                    await con.execute(statement)
+            return
+        # built two at a time on two connections (largest first): after a bulk load the
+        # builds are all that is left to do, and each is one backend's sort
+        pending = iter(create_secondary_indexes("postgresql"))
+
+        async def build() -> None:
+            async with self.pool.acquire() as con:
+                for statement in pending:
+                    await con.execute(statement)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(2, self.pool_size)):
+                group.create_task(build())
 
     async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         records = await self.pool.fetch(to_numbered(sql), *params)

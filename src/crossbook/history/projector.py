@@ -18,13 +18,14 @@ Contract:
   yet), the writer keeps trying in the background like any other failure, and the node
   starts trading regardless.
 - Pipelined: rows for the next chunk are built on a worker thread (with the cyclic
-  collector paused) while the previous chunk's transaction is in flight (at most one write
-  at a time, in sequence order). Chunks start small and double up to `chunk_commands` while
-  a backlog lasts, so the database starts on the first rows at once instead of after a
-  whole chunk's build. The
-  build state (`state`: balances, quotes, last seq) runs ahead of the database by that one
-  chunk; `stored_seq` is what is committed. Any failure cancels the write in flight and
-  reloads the state from the database before retrying, so speculation never leaks.
+  collector paused) while earlier chunks' transactions are in flight (at most the store's
+  `concurrent_writes` at a time, started in sequence order; the store commits them in that
+  order). Chunks start small and double up to `chunk_commands` while a backlog lasts, so
+  the database starts on the first rows at once instead of after a whole chunk's build.
+  The build state (`state`: balances, quotes, last seq) runs ahead of the database by the
+  chunks in flight; `stored_seq` is what is committed. Any failure cancels the writes in
+  flight and reloads the state from the database before retrying, so speculation never
+  leaks.
 - A catch-up into an empty database (nothing projected yet: a new history database beside
   an old journal) is a bulk load: the store's secondary indexes are dropped first and built
   again once the catch-up is done, before any live write (`store.secondary_indexes`).
@@ -335,59 +336,67 @@ class Projector:
             raise RuntimeError(f"catch-up source has nothing after seq {before}")
 
 
-def _build(records: Sequence[Applied], state: State) -> Rows:
-    """`rows.build` with the cyclic garbage collector paused: a chunk allocates hundreds of
-    thousands of rows, none in a reference cycle (reference counting frees them after the
-    write), and scanning them as they survive young collections cost about a third of the
-    build. Collections resume afterwards; cycles made meanwhile elsewhere wait until then."""
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
-        return build(records, state)
-    finally:
-        if paused:
-            gc.enable()
-
-
 class _Pipeline:
-    """Build the next chunk (worker thread) while the previous one is being written.
+    """Build the next chunk (worker thread) while earlier ones are being written.
+
+    The cyclic garbage collector is paused from the pipeline's creation until `abort()`
+    (which its user always calls, when the backlog is written or on a failure). A chunk
+    allocates hundreds of thousands of rows, none in a reference cycle (reference counting
+    frees them once written): a young-generation collection while they are alive scanned
+    every one of them (over 0.1 s of CPU each time, one or two per 100,000 commands), and
+    scanning them as they were built cost about a third of the build. Collections resume
+    afterwards; cycles made meanwhile wait until then.
 
     `submit(records, count)` builds rows from the speculative state, folds them into it,
-    waits for the write in flight, then starts this one; it returns the `count` given with
-    the write that has just completed (0 when none). `finish()` waits for the last write
-    and returns its count; `abort()` cancels a write still in flight (after a failure)."""
+    waits until fewer than the store's `concurrent_writes` writes are in flight, then
+    starts this one; it returns the sum of the `count`s given with the writes that
+    completed meanwhile (oldest first, 0 when none). `finish()` waits for every write in
+    flight and returns the sum of their counts; `abort()` cancels the writes still in
+    flight (after a failure)."""
 
     def __init__(self, projector: Projector) -> None:
         self.projector = projector
-        self.inflight: asyncio.Task[None] | None = None
-        self.inflight_count = 0
+        self.depth = max(1, projector.store.concurrent_writes)
+        self.inflight: deque[tuple[asyncio.Task[None], int]] = deque()
+        self.paused = gc.isenabled()
+        if self.paused:
+            gc.disable()
 
     async def submit(self, records: Sequence[Applied], count: int) -> int:
         p = self.projector
-        rows = await asyncio.to_thread(_build, records, p.state)
+        rows = await asyncio.to_thread(build, records, p.state)
         p.state.commit(rows)
-        done = await self.finish()
-        if rows.first_seq:
-            self.inflight = asyncio.create_task(p._store_rows(rows))
-            self.inflight_count = count
-        else:
-            done += count
+        if not rows.first_seq:  # nothing new: done once everything before it is
+            done = await self.finish() + count
             p._progress.set()
+            return done
+        done = 0
+        while len(self.inflight) >= self.depth:
+            done += await self._oldest()
+        self.inflight.append((asyncio.create_task(p._store_rows(rows)), count))
         return done
 
-    async def finish(self) -> int:
-        task, count = self.inflight, self.inflight_count
-        if task is None:
-            return 0
-        self.inflight, self.inflight_count = None, 0
-        await task
+    async def _oldest(self) -> int:
+        task, count = self.inflight[0]
+        await task  # a failure leaves it queued for `abort`
+        self.inflight.popleft()
         return count
 
+    async def finish(self) -> int:
+        done = 0
+        while self.inflight:
+            done += await self._oldest()
+        return done
+
     async def abort(self) -> None:
-        task, self.inflight = self.inflight, None
-        if task is not None and not task.done():
-            task.cancel()
-        if task is not None:
+        tasks = [task for task, _ in self.inflight]
+        self.inflight.clear()
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+        if self.paused:
+            self.paused = False
+            gc.enable()

@@ -18,7 +18,7 @@ Version 4 lightens PostgreSQL writes (see `_V4`). Version 5 splits the candles' 
 aggressor: `taker_buy_volume` and `taker_buy_quote_volume` (Binance klines' "taker buy base /
 quote asset volume"), backfilled from the trades already stored. Version 6 stops repeating
 an order's acceptance and trades in `order_events` (see `_V6`). Version 7 lightens SQLite
-writes (see `_V7`), version 8 PostgreSQL's (`_V8`).
+writes (see `_V7`), version 8 and 9 PostgreSQL's (`_V8`, `_V9`).
 """
 
 from __future__ import annotations
@@ -359,7 +359,25 @@ _V8: Final = (
     "-- postgresql\nALTER TABLE orders ADD PRIMARY KEY (order_id)",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+_NO_DEDUP: Final = (
+    "orders_account_id", "trades_symbol_ts", "fills_account_ts", "fills_order_id",
+    "ledger_account_ts",
+)  # fmt: skip
+"""PostgreSQL indexes built without b-tree deduplication (see `_V9`)."""
+
+_V9: Final = tuple(
+    # PostgreSQL: the secondary indexes whose keys rarely repeat stop deduplicating. A full
+    # leaf page is first scanned for duplicates to merge, which on these keys (an account's
+    # time, an order id) frees little, so the page splits anyway after the pass; every
+    # insertion into a full page paid it. Backend CPU of a live projection, alternating:
+    # see bench/results/history-projector.md.
+    f"-- postgresql\nALTER INDEX {name} SET (deduplicate_items = off)"
+    for name in _NO_DEDUP
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9,
+)  # fmt: skip
 """Statements of each migration, oldest first; the schema version is how many ran."""
 
 
@@ -396,8 +414,22 @@ def drop_secondary_indexes() -> list[str]:
     return [f"DROP INDEX IF EXISTS {name}" for name, _ in SECONDARY_INDEXES]
 
 
-def create_secondary_indexes() -> list[str]:
-    return [f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in SECONDARY_INDEXES]
+def create_secondary_indexes(dialect: str) -> list[str]:
+    """The statements that build each secondary index as the migrations left it in `dialect`
+    (`postgresql`, `sqlite`), largest table first; each is independent of the others."""
+    out = []
+    for name, on in sorted(SECONDARY_INDEXES, key=lambda index: _BUILD_ORDER.index(index[0])):
+        options = " WITH (deduplicate_items = off)" if (
+            dialect == "postgresql" and name in _NO_DEDUP
+        ) else ""  # fmt: skip
+        out.append(f"CREATE INDEX IF NOT EXISTS {name} ON {on}{options}")
+    return out
+
+
+_BUILD_ORDER: Final = (
+    "ledger_account_ts", "fills_account_ts", "fills_order_id", "orders_account_id",
+    "trades_symbol_ts", "order_events_order_id",
+)  # fmt: skip
 
 
 TABLES: Final = (

@@ -74,6 +74,8 @@ _UPSERT_CANDLES = (
 
 
 class SqliteStore:
+    concurrent_writes = 1
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._executor: ThreadPoolExecutor | None = None
@@ -121,7 +123,8 @@ class SqliteStore:
             self._secondary_indexes(True)
 
     def _secondary_indexes(self, present: bool) -> None:
-        for statement in create_secondary_indexes() if present else drop_secondary_indexes():
+        statements = create_secondary_indexes("sqlite") if present else drop_secondary_indexes()
+        for statement in statements:
             self.db.execute(statement)
 
     async def secondary_indexes(self, present: bool) -> None:

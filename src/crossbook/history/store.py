@@ -10,6 +10,9 @@ Contract:
   (the database is ahead), and a database that lost its newest commits (a crash with
   asynchronous commit) never gets a hole (it is behind; the projector re-reads its state
   and fills the gap from the journal).
+- `concurrent_writes`: how many `write` calls may overlap. The caller starts them in
+  sequence order (each built on the rows of the one before); the store applies them in
+  that order, and one whose predecessor failed is refused (`StaleWrite`) or fails.
 - `fetch(sql, params)` runs one read query written with `?` placeholders in the common SQL
   subset and returns plain tuples; the query functions in `queries` are built on it.
 - `reset()` empties every projected table and sets `last_seq` to 0 (for a rebuild).
@@ -34,6 +37,8 @@ class StaleWrite(Exception):
 
 
 class HistoryStore(Protocol):
+    concurrent_writes: int
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

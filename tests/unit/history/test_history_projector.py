@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pytest
+
 from crossbook.history.projector import Projector
 from crossbook.history.queries import Candle, merge
 from crossbook.history.rows import CANDLE_NS, Rows, State, build
@@ -18,7 +20,9 @@ from tests.support.history_workload import batches, records
 class MemoryStore:
     """Keeps written rows in lists; `fail` makes the next writes raise, before or after commit."""
 
-    def __init__(self) -> None:
+    def __init__(self, concurrent_writes: int = 1, latency: float = 0.0) -> None:
+        self.concurrent_writes = concurrent_writes
+        self.latency = latency
         self.last_seq = 0
         self.tables: dict[str, list[Any]] = {}
         self.state = State()
@@ -50,6 +54,7 @@ class MemoryStore:
         raise NotImplementedError
 
     async def write(self, rows: Rows) -> None:
+        await asyncio.sleep(self.latency)  # overlapping writes are applied in call order
         if self.fail_before:
             self.fail_before -= 1
             raise ConnectionError("database down")
@@ -65,9 +70,10 @@ class MemoryStore:
             raise ConnectionError("connection lost after commit")
 
 
-def test_outages_and_lost_commits_write_everything_exactly_once() -> None:
+@pytest.mark.parametrize("concurrent_writes", [1, 2])
+def test_outages_and_lost_commits_write_everything_exactly_once(concurrent_writes: int) -> None:
     stream = records(2_000)
-    store = MemoryStore()
+    store = MemoryStore(concurrent_writes, latency=0.002)
 
     async def run() -> None:
         projector = Projector(store, chunk_commands=100, retry_initial=0.001, retry_max=0.002)
