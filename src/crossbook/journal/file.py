@@ -168,9 +168,9 @@ class FileJournal:
             return
         step = min(PREALLOCATE_STEP, self._segment_bytes - allocated)
         try:
-            page = bytes(_PAGE)  # page by page: the cache then holds the file in small pages,
-            for offset in range(allocated, allocated + step, _PAGE):  # and a commit dirties one
-                _write_at(fd, page, offset)
+            page, end = bytes(_PAGE), allocated + step
+            for offset in range(allocated, end, _PAGE):  # page by page: see `_PAGE`
+                _write_at(fd, page[: end - offset], offset)
         except OSError:
             self._allocated = self._segment_bytes  # nothing more for this segment
             return

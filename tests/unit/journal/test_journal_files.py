@@ -330,3 +330,20 @@ def test_zeros_followed_by_other_bytes_are_damage(tmp_path: Path, after_zeros: s
     assert state.tail is not None
     assert (state.tail.offset, state.tail.repaired) == (zeros_at, True)
     assert path.stat().st_size == zeros_at
+
+
+def test_preallocation_stops_at_the_segment_size(tmp_path: Path) -> None:
+    journal, _ = open_journal(tmp_path, segment_bytes=4096)
+    for seq in range(1, 301):
+        journal.append(seq, seq, _deposit(seq))
+        if seq % 7 == 0:
+            journal.commit()
+            journal.prepare()
+            (current,) = list_segments(tmp_path)[-1:]
+            assert current.stat().st_size <= max(4096, scan_journal(tmp_path, repair=False)
+                                                   .segments[-1].end)
+    journal.close()
+    state = scan_journal(tmp_path, repair=False)
+    assert len(state.segments) >= 3
+    for segment in state.segments:  # rotated segments hold records only
+        assert Path(segment.path).stat().st_size == segment.end
