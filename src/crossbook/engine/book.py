@@ -1,8 +1,10 @@
 """One symbol's order book: price levels per side, matching, and the queries over it.
 
-Layout: `bids`/`asks` map a price to its `Level`; `bid_prices`/`ask_prices` keep the prices
-sorted ascending (best bid is the last, best ask the first). Insertion of a new price is a
-bisect, O(log L) search plus a memmove; everything at an existing price is O(1).
+Layout: `bid_levels`/`ask_levels` are each side's `Level`s sorted by price ascending (best
+bid is the last, best ask the first); a resting order holds its level (`Order.level`). Finding
+an order's price level on insertion is a bisect over the levels, O(log L), plus a memmove when
+the price is new; a cancel goes straight to the order's level, and matching reads the best
+level at the end of the list: no price is boxed or hashed on these paths.
 
 Matching (`match`) walks the opposite side best price first and each level in FIFO order.
 Trades happen at the resting order's price. It only moves quantities and queue positions and
@@ -11,17 +13,20 @@ the exchange is that reporter and settles balances and writes events there (a me
 class rather than a callable, so that mypyc calls it directly). Self-trade prevention is
 decided by the taker's mode (see `StpMode`).
 
-Known limitation: price levels are Python objects in dicts, so a book with hundreds of
-thousands of distinct prices pays the memmove on level creation; real books are far smaller.
+Known limitation: a book with hundreds of thousands of distinct prices pays the memmove on
+level creation and removal; real books are far smaller.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from crossbook.domain.enums import Side, StpMode
 from crossbook.engine.level import Level
 from crossbook.engine.order import Order
+
+if TYPE_CHECKING:
+    from mypy_extensions import i64  # a native 64-bit int under mypyc, a plain int otherwise
 
 # Step kinds `match` reports.
 FILL: Final = 0
@@ -65,10 +70,8 @@ class Reporter:
 
 class Book:
     __slots__ = (
-        "ask_prices",
-        "asks",
-        "bid_prices",
-        "bids",
+        "ask_levels",
+        "bid_levels",
         "dirty_asks",
         "dirty_bids",
         "queued",
@@ -78,10 +81,8 @@ class Book:
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
-        self.bids: dict[int, Level] = {}
-        self.asks: dict[int, Level] = {}
-        self.bid_prices: list[int] = []
-        self.ask_prices: list[int] = []
+        self.bid_levels: list[Level] = []
+        self.ask_levels: list[Level] = []
         self.update_id = 0
         self.dirty_bids: list[Level] = []
         """Bid levels changed since `take_changes` (each once: `Level.dirty`), maybe emptied."""
@@ -95,20 +96,22 @@ class Book:
         """Rest an order at the back of its price level."""
         price = order.price
         if order.side is BUY:
-            levels, prices, dirty = self.bids, self.bid_prices, self.dirty_bids
+            levels, dirty = self.bid_levels, self.dirty_bids
         else:
-            levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
-        level = levels.get(price)
-        if level is None:
+            levels, dirty = self.ask_levels, self.dirty_asks
+        i = _bisect_left(levels, price)
+        if i < len(levels) and levels[i].price == price:
+            level = levels[i]
+        else:
             level = Level(price)
-            levels[level.key] = level
-            prices.insert(_bisect_left(prices, price), price)
+            levels.insert(i, level)
         remaining = order.qty - order.filled
         visible = order.visible_qty
         shown = visible if 0 < visible < remaining else remaining
         order.shown = shown
         # `Level.append`, inlined
         order.live = True
+        order.level = level
         level.queue.append(order)
         level.qty += shown
         level.hidden += remaining - shown
@@ -119,23 +122,22 @@ class Book:
 
     def remove(self, order: Order) -> None:
         """Take a resting order out of the book."""
-        price = order.price
-        if order.side is BUY:
-            levels, prices, dirty = self.bids, self.bid_prices, self.dirty_bids
-        else:
-            levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
-        level = levels[price]
+        level = order.level
+        if level is None or not order.live:
+            raise ValueError(f"order {order.order_id} does not rest in a book")
         level.remove(order)
         if not level.dirty:
             level.dirty = True
-            dirty.append(level)
+            (self.dirty_bids if order.side is BUY else self.dirty_asks).append(level)
         if not level.count:
-            del levels[level.key]
-            del prices[_bisect_left(prices, price)]
+            levels = self.bid_levels if order.side is BUY else self.ask_levels
+            levels.pop(_bisect_left(levels, level.price))
 
     def reduce(self, order: Order, lots: int) -> None:
         """Shrink a resting order's total size in place, keeping its queue position."""
-        level = (self.bids if order.side is BUY else self.asks)[order.price]
+        level = order.level
+        if level is None or not order.live:
+            raise ValueError(f"order {order.order_id} does not rest in a book")
         _shrink(level, order, lots)
         if not level.dirty:
             level.dirty = True
@@ -161,19 +163,19 @@ class Book:
         """
         buy = taker.side is BUY
         if buy:
-            levels, prices, dirty = self.asks, self.ask_prices, self.dirty_asks
+            levels, dirty = self.ask_levels, self.dirty_asks
         else:
-            levels, prices, dirty = self.bids, self.bid_prices, self.dirty_bids
+            levels, dirty = self.bid_levels, self.dirty_bids
         account = taker.account
         stp = taker.stp
         rem = taker.qty - taker.filled if taker.qty else _UNLIMITED
         cash_spent = 0
         stop = 0
-        while prices and not stop:
-            best = prices[0] if buy else prices[-1]
+        while not stop and len(levels) > 0:  # `levels and ...` would be tested generically
+            level = levels[0] if buy else levels[-1]
+            best = level.price
             if limit and (best > limit if buy else best < limit):
                 break
-            level = levels[best]
             unit = best * notional_units
             while level.count:
                 maker = level.head()
@@ -221,16 +223,13 @@ class Book:
                         level.queue.append(maker)
                     else:
                         maker.live = False
+                        maker.level = None
                         level.count -= 1
                 reporter.on_match(FILL, maker, best, lots)
                 if not rem:
                     break
             if not level.count:
-                del levels[level.key]
-                if buy:
-                    del prices[0]
-                else:
-                    prices.pop()
+                levels.pop(0 if buy else -1)
             if not rem:
                 break
         return stop
@@ -267,12 +266,12 @@ class Book:
     def crosses(self, side: Side, price: int) -> bool:
         """Would a limit order at `price` take liquidity right now?"""
         if side is BUY:
-            return bool(self.ask_prices) and self.ask_prices[0] <= price
-        return bool(self.bid_prices) and self.bid_prices[-1] >= price
+            return bool(self.ask_levels) and self.ask_levels[0].price <= price
+        return bool(self.bid_levels) and self.bid_levels[-1].price >= price
 
     def has_liquidity(self, side: Side) -> bool:
         """Is there anything on the side a taker of `side` would hit?"""
-        return bool(self.ask_prices if side is BUY else self.bid_prices)
+        return bool(self.ask_levels if side is BUY else self.bid_levels)
 
     def fillable(self, taker: Order, limit: int, want: int) -> bool:
         """Could `want` lots fill now, up to `limit`, given the taker's self-trade mode?
@@ -284,11 +283,13 @@ class Book:
         got = 0
         stp = taker.stp
         buy = taker.side is BUY
-        levels = self.asks if buy else self.bids
-        for price in self.ask_prices if buy else reversed(self.bid_prices):
+        levels = self.ask_levels if buy else self.bid_levels
+        n = len(levels)
+        for j in range(n):
+            level = levels[j] if buy else levels[n - 1 - j]
+            price = level.price
             if limit and (price > limit if buy else price < limit):
                 break
-            level = levels[price]
             if not stp:
                 got += level.qty + level.hidden
             else:
@@ -312,9 +313,11 @@ class Book:
         """
         cost = 0
         buy = side is BUY
-        levels = self.asks if buy else self.bids
-        for price in self.ask_prices if buy else reversed(self.bid_prices):
-            level = levels[price]
+        levels = self.ask_levels if buy else self.bid_levels
+        n = len(levels)
+        for j in range(n):
+            level = levels[j] if buy else levels[n - 1 - j]
+            price = level.price
             if skip_account:
                 available = sum(
                     o.qty - o.filled for o in level.orders() if o.account != skip_account
@@ -331,25 +334,26 @@ class Book:
     # -- queries -------------------------------------------------------------------------
 
     def best_bid(self) -> int | None:
-        return self.bid_prices[-1] if self.bid_prices else None
+        return self.bid_levels[-1].price if self.bid_levels else None
 
     def best_ask(self) -> int | None:
-        return self.ask_prices[0] if self.ask_prices else None
+        return self.ask_levels[0].price if self.ask_levels else None
+
+    def level_at(self, side: Side, price: int) -> Level | None:
+        """The level resting orders of `side` form at `price`, if any."""
+        return _find(self.bid_levels if side is BUY else self.ask_levels, price)
 
     def depth(self, side: Side, limit: int) -> list[tuple[int, int, int]]:
         """Top `limit` levels of a side, best first, as (price, shown qty, order count)."""
-        if side is BUY:
-            prices, levels = self.bid_prices[::-1][:limit], self.bids
-        else:
-            prices, levels = self.ask_prices[:limit], self.asks
-        return [(p, levels[p].qty, levels[p].count) for p in prices]
+        levels = self.bid_levels[::-1][:limit] if side is BUY else self.ask_levels[:limit]
+        return [(lv.key, lv.qty, lv.count) for lv in levels]
 
     def take_changes(self) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
         """The levels changed since the last call, as absolute (price, qty, count); resets."""
         bids, asks = self.dirty_bids, self.dirty_asks
         return (
-            level_changes(bids, self.bids, True) if bids else [],
-            level_changes(asks, self.asks, False) if asks else [],
+            level_changes(bids, self.bid_levels, True) if bids else [],
+            level_changes(asks, self.ask_levels, False) if asks else [],
         )
 
     def drop_changes(self) -> None:
@@ -363,9 +367,12 @@ class Book:
 
 
 def level_changes(
-    dirty: list[Level], levels: dict[int, Level], descending: bool
+    dirty: list[Level], levels: list[Level], descending: bool
 ) -> list[tuple[int, int, int]]:
-    """One side's levels in `dirty` as absolute (price, qty, count), best first; resets them."""
+    """One side's levels in `dirty` as absolute (price, qty, count), best first; resets them.
+
+    `levels` is that side of the book (`Book.bid_levels` or `Book.ask_levels`).
+    """
     # most commands touch one level: its own totals are the answer (zero once emptied)
     if len(dirty) == 1:
         level = dirty[0]
@@ -397,22 +404,30 @@ def level_changes(
     dirty.clear()
     out = []
     for price in sorted(prices, reverse=descending):
-        current = levels.get(price)
+        current = _find(levels, price)
         out.append((price, current.qty, current.count) if current is not None else (price, 0, 0))
     return out
 
 
-def _bisect_left(prices: list[int], price: int) -> int:
-    """Where `price` goes in the ascending `prices` (`bisect.bisect_left`, compiled natively)."""
-    lo = 0
-    hi = len(prices)
+def _bisect_left(levels: list[Level], price: int) -> int:
+    """Where `price` goes in `levels` sorted by price (`bisect.bisect_left`, compiled natively)."""
+    lo: i64 = 0
+    hi: i64 = len(levels)
     while lo < hi:
         mid = (lo + hi) >> 1
-        if prices[mid] < price:
+        if levels[mid].price < price:
             lo = mid + 1
         else:
             hi = mid
     return lo
+
+
+def _find(levels: list[Level], price: int) -> Level | None:
+    """The level at `price` in `levels` sorted by price, or None."""
+    i = _bisect_left(levels, price)
+    if i < len(levels) and levels[i].price == price:
+        return levels[i]
+    return None
 
 
 def _shrink(level: Level, order: Order, lots: int) -> None:

@@ -266,8 +266,8 @@ class Exchange(Reporter):
                 book.queued = False
                 dirty_bids, dirty_asks = book.dirty_bids, book.dirty_asks
                 if dirty_bids or dirty_asks:  # `Book.take_changes`, inlined
-                    bids = level_changes(dirty_bids, book.bids, True) if dirty_bids else []
-                    asks = level_changes(dirty_asks, book.asks, False) if dirty_asks else []
+                    bids = level_changes(dirty_bids, book.bid_levels, True) if dirty_bids else []
+                    asks = level_changes(dirty_asks, book.ask_levels, False) if dirty_asks else []
                     book.update_id += 1
                     events.append(_DEPTH_CHANGED(book.symbol, book.update_id, bids, asks))
             dirty.clear()
@@ -509,9 +509,9 @@ class Exchange(Reporter):
         if market:
             crossing = True
         elif buy:
-            crossing = bool(book.ask_prices) and book.ask_prices[0] <= order.price
+            crossing = bool(book.ask_levels) and book.ask_levels[0].price <= order.price
         else:
-            crossing = bool(book.bid_prices) and book.bid_prices[-1] >= order.price
+            crossing = bool(book.bid_levels) and book.bid_levels[-1].price >= order.price
         if crossing:
             taker_bps = acct.taker_bps
             if buy and taker_bps > order.hold_bps:
@@ -1090,7 +1090,7 @@ class Exchange(Reporter):
 
     def orders_at(self, symbol: str, side: Side, price: int) -> list[OrderView]:
         book = self.books[symbol]
-        level = (book.bids if side is BUY else book.asks).get(price)
+        level = book.level_at(side, price)
         return [] if level is None else [OrderView.of(o) for o in level.orders()]
 
     def order(self, order_id: int) -> OrderView | None:

@@ -1,6 +1,6 @@
 """`check(exchange)`: the invariants that must hold between any two commands.
 
-- Books: prices sorted and matching their levels; never crossed; each level's `qty`,
+- Books: levels sorted by price, one per price; never crossed; each level's `qty`,
   `hidden` and `count` equal the sums over its live orders; every resting order is open,
   working, registered, and shows 0 < shown <= remaining.
 - Orders: the open-order index, the accounts' open orders and the client-id index agree.
@@ -29,13 +29,12 @@ def _fail(message: str) -> None:
 
 def _check_book(ex: Exchange, book: Book) -> int:
     live = 0
-    for side, levels, prices in (
-        (Side.BUY, book.bids, book.bid_prices),
-        (Side.SELL, book.asks, book.ask_prices),
-    ):
-        if prices != sorted(levels) or len(set(prices)) != len(prices):
-            _fail(f"{book.symbol} {side.name} prices out of order or not matching levels")
-        for price, level in levels.items():
+    for side, levels in ((Side.BUY, book.bid_levels), (Side.SELL, book.ask_levels)):
+        prices = [level.price for level in levels]
+        if prices != sorted(set(prices)):
+            _fail(f"{book.symbol} {side.name} levels out of order or repeating a price")
+        for level in levels:
+            price = level.price
             orders = level.orders()
             if level.count != len(orders) or not orders:
                 _fail(f"{book.symbol} level {price} count {level.count} != {len(orders)}")
@@ -46,11 +45,17 @@ def _check_book(ex: Exchange, book: Book) -> int:
             for o in orders:
                 if ex.orders.get(o.order_id) is not o or not o.status.is_open or not o.working:
                     _fail(f"resting order {o.order_id} not registered as open and working")
-                if not 0 < o.shown <= o.qty - o.filled or o.price != price or o.side is not side:
+                if (
+                    not 0 < o.shown <= o.qty - o.filled
+                    or o.price != price
+                    or o.side is not side
+                    or o.level is not level
+                ):
                     _fail(f"resting order {o.order_id} misplaced or shows {o.shown}")
             live += len(orders)
-    if book.bid_prices and book.ask_prices and book.bid_prices[-1] >= book.ask_prices[0]:
-        _fail(f"{book.symbol} crossed: {book.bid_prices[-1]} >= {book.ask_prices[0]}")
+    best_bid, best_ask = book.best_bid(), book.best_ask()
+    if best_bid is not None and best_ask is not None and best_bid >= best_ask:
+        _fail(f"{book.symbol} crossed: {best_bid} >= {best_ask}")
     return live
 
 

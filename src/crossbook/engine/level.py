@@ -10,7 +10,10 @@ proportional to live orders.
 Totals: `qty` is the sum of shown lots (what depth displays), `hidden` the iceberg reserve,
 `count` the live orders. All O(1) to maintain. `dirty` marks a level already queued in its
 book's list of levels changed by the current command. `key` is `price` as one Python int, made
-once: the book's price map is keyed by it and depth changes report it, without boxing again.
+once: depth changes report it without boxing again. A resting order holds its level
+(`Order.level`, set by `append` and `Book.insert`, None again once it leaves: a dead entry
+must not point back at its level, or an emptied level and its queue would form a cycle that
+only the cyclic collector frees).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class Level:
 
     def append(self, order: Order) -> None:
         order.live = True
+        order.level = self
         self.queue.append(order)
         self.qty += order.shown
         self.hidden += order.qty - order.filled - order.shown
@@ -64,6 +68,7 @@ class Level:
     def remove(self, order: Order) -> None:
         """Take a live order out of the queue (cancel, expiry, self-trade prevention)."""
         order.live = False
+        order.level = None
         self.qty -= order.shown
         self.hidden -= order.qty - order.filled - order.shown
         self.count -= 1

@@ -7,11 +7,11 @@ traded, `shown` the lots currently displayed at the order's level (an iceberg sh
 is taken (None before; always that account's balance of that asset), `recv_bal` the owner's
 balance of the asset its fills pay into (base for buys, quote for sells; None until the first
 fill looks it up), `hold_bps` the fee rate that hold reserved, `live` whether it rests in a
-level's queue. `key` is `order_id` as one Python int, made once: the exchange's order indexes
-are keyed by it, so their lookups and deletes match by identity instead of boxing the id and
-comparing. `acct` and `market` are the owner's `Account` and the symbol's `Market` (set by the
-exchange when it admits the order, None before), so the hot path reaches them without a
-lookup by id or symbol.
+level's queue, `level` that `Level` (None while it does not rest). `key` is `order_id` as one
+Python int, made once: the exchange's order indexes are keyed by it, so their lookups and
+deletes match by identity instead of boxing the id and comparing. `acct` and `market` are the
+owner's `Account` and the symbol's `Market` (set by the exchange when it admits the order,
+None before), so the hot path reaches them without a lookup by id or symbol.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from crossbook.engine.accounts import Account, Balance
 
 if TYPE_CHECKING:  # exchange.py imports this module
     from crossbook.engine.exchange import Market
+    from crossbook.engine.level import Level
 
 _NEW: Final = OrderStatus.NEW  # a module constant: an enum member read through its class is slow
 
@@ -39,6 +40,7 @@ class Order:
         "hold_bal",
         "hold_bps",
         "key",
+        "level",
         "live",
         "locked",
         "market",
@@ -107,6 +109,7 @@ class Order:
         self.status = _NEW
         self.working = True
         self.live = False
+        self.level: Level | None = None
 
     @property
     def remaining(self) -> int:

@@ -109,10 +109,8 @@ def _order_state(o: Order) -> OrderState:
 def _book_state(ex: Exchange, symbol: str) -> BookState:
     book = ex.books[symbol]
     resting = [
-        _order_state(o)
-        for p in reversed(book.bid_prices)
-        for o in book.bids[p].orders()
-    ] + [_order_state(o) for p in book.ask_prices for o in book.asks[p].orders()]
+        _order_state(o) for level in reversed(book.bid_levels) for o in level.orders()
+    ] + [_order_state(o) for level in book.ask_levels for o in level.orders()]
     waiting = [_order_state(ex.orders[oid]) for oid in ex.stops[symbol].order_ids()]
     return BookState(
         symbol, book.update_id, ex.last_prices.get(symbol, 0), resting, waiting
@@ -161,6 +159,10 @@ def _order(s: OrderState) -> Order:
     return o
 
 
+def _price(level: Level) -> int:
+    return level.price
+
+
 def load(ex: Exchange, data: bytes) -> None:
     """Fill a fresh exchange from snapshot bytes."""
     snap = _decoder.decode(data)
@@ -185,19 +187,17 @@ def load(ex: Exchange, data: bytes) -> None:
         book.update_id = b.update_id
         if b.last_price:
             ex.last_prices[b.symbol] = b.last_price
+        levels: dict[tuple[Side, int], Level] = {}
         for s in b.resting:
             order = _order(s)
-            levels, prices = (
-                (book.bids, book.bid_prices) if order.side is Side.BUY
-                else (book.asks, book.ask_prices)
-            )
-            if order.price not in levels:
-                levels[order.price] = Level(order.price)
-                prices.append(order.price)
-            levels[order.price].append(order)
+            level = levels.get((order.side, order.price))
+            if level is None:
+                level = levels[order.side, order.price] = Level(order.price)
+                (book.bid_levels if order.side is Side.BUY else book.ask_levels).append(level)
+            level.append(order)
             restored.append(order)
-        book.bid_prices.sort()
-        book.ask_prices.sort()
+        book.bid_levels.sort(key=_price)
+        book.ask_levels.sort(key=_price)
         for s in b.waiting:
             order = _order(s)
             ex.stops[b.symbol].add(order.order_id, order.side, order.type, order.stop_price)

@@ -94,11 +94,9 @@ def test_check_invariants_catches_a_crossed_book() -> None:
     v = venue()
     v.buy(ALICE, 1, 100)
     v.sell(BOB, 1, 101)
-    ask = v.ex.books["BTC-USD"].asks.pop(101)
-    v.ex.books["BTC-USD"].ask_prices[0] = 100
-    ask.price = 100
+    ask = v.ex.books["BTC-USD"].ask_levels[0]
+    ask.price = ask.key = 100
     ask.orders()[0].price = 100
-    v.ex.books["BTC-USD"].asks[100] = ask
     with pytest.raises(InvariantError, match="crossed"):
         v.ex.check_invariants()
 
