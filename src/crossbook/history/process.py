@@ -61,15 +61,15 @@ _RESTART_MAX: Final = 5.0
 FEED_INTERVAL: Final = 0.01
 """Seconds the node gathers durable batches into one pipe write (history trails by as much
 more)."""
-LINGER: Final = 0.5
+LINGER: Final = 0.1
 """Seconds the child's projector waits to gather a light load's batches into one write
 (docs/adr/0003-history-process.md: fewer, larger SQLite transactions cost less per order).
-Every transaction writes each page it dirtied to the WAL (index pages by account and order
-touch one page each), so the bytes the history database sends toward the journal's disk
-per order fall with the orders per transaction: REST at 1,000 orders/s, 2.0-2.2 KB per
-order at 0.1 s, 0.9-1.1 KB at 0.5 s, 0.75-0.9 KB at 1 s (`/proc/PID/io`). History trails
-the journal by up to that much more; routes answer what memory still holds from memory and
-merge the database's rows only past it."""
+Longer is not better for the node: at 0.5 s a transaction's WAL pages are shared by five
+times the orders, which halves what the history database writes per order (REST at 1,000
+orders/s: 2.0-2.3 KB -> 0.9-1.2 KB, `/proc/PID/io`), and yet the node-side p99 was longer
+in 8 of 8 alternating pairs (`bench/rest_orders.py --connections '' --trace` at load 5-10:
+24-37 against 27-44 ms, and 16-41 against 21-50 ms), likely from its larger bursts of rows
+and writes on the same two cores and disk."""
 NICE: Final = 10
 """How much lower the child's CPU priority is than the node's (`CROSSBOOK_HISTORY_NICE`; 0
 keeps it equal): when the cores are busy the sequencer's loop runs first and history lags."""
