@@ -18,7 +18,9 @@ while every connection waits for an answer waits for one: when the round trip pa
 generator, which `--trace` shows as its own part.
 
 Server CPU per request: the node's user+system CPU time over the run divided by requests;
-its history process's likewise (a history process that restarts mid-run undercounts).
+its history process's likewise (a history process that restarts mid-run undercounts). Bytes
+toward the disk per request, node and history process (`/proc/PID/io` write_bytes: the
+journal's and the history database's writes, which share the device's syncs).
 Node-side latency of the open loop: the node's `request` stage (the socket read that
 completed a request until its answer is written) beside the client's, with the node's loop
 delay and collector pauses (`/metrics`).

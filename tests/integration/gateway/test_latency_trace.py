@@ -1,6 +1,7 @@
 """`CROSSBOOK_LATENCY_TRACE`: a node started with it writes, when it stops, the timestamps of
 each order request (read, submitted, resumed after durability, written, in that order), of
-each group commit and of its collections, and its history process writes the times of its
+each group commit and its hand-offs between the loop and the commit thread, and of its
+collections, and its history process writes the times of its
 database writes beside it."""
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def test_a_traced_node_writes_its_timeline_on_stop(tmp_path: Path) -> None:
         assert 0 < received <= submitted <= resumed <= written
         assert status == 201
     assert sum(size for _, _, size in found["batches"]) >= 3
+    assert sum(size for *_, size in found["turns"]) >= 3  # each batch's hand-offs, in order
+    for turn_at, began, ended, released, _ in found["turns"]:
+        assert 0 < turn_at <= began <= ended <= released
+    for _, _, submitted, resumed, _, _ in found["requests"]:  # each request's batch
+        assert any(submitted <= turn[0] and turn[3] <= resumed for turn in found["turns"])
     assert {"gcs", "lags"} <= found.keys()
     writes = json.loads(Path(f"{trace}.history").read_text())
     assert writes
