@@ -25,7 +25,6 @@ from crossbook.domain import commands as cmd
 from crossbook.domain import events as ev
 from crossbook.domain.enums import OrderType, Permission, TimeInForce
 from crossbook.domain.rejects import Reject
-from crossbook.domain.values import AccountId, Lots, Nanos, OrderId, Ticks, Units
 from crossbook.gateway.context import GatewayContext
 from crossbook.gateway.history import merge_orders, optional_int, reaches_past, time_range
 from crossbook.gateway.http import (
@@ -89,19 +88,19 @@ def to_command(body: wire.NewOrder, account: int, inst: InstrumentRecord) -> cmd
         raise ApiError(400, Reject.INVALID_PRICE, f"{type_name} orders need stop_price")
     quantity, price = body.quantity, body.price
     quote, iceberg = body.quote_quantity, body.iceberg_quantity
-    return cmd.PlaceOrder(
-        AccountId(account),
+    return cmd.PlaceOrder(  # the value types are aliases of int: no conversion needed
+        account,
         body.symbol,
         _SIDES[body.side],
         order_type,
-        Lots(0 if quantity is None else _parse(scales.quantity, quantity, "quantity")),
-        Ticks(0 if price is None else _parse(scales.price, price, "price")),
+        0 if quantity is None else _parse(scales.quantity, quantity, "quantity"),
+        0 if price is None else _parse(scales.price, price, "price"),
         tif,
-        Units(0 if quote is None else _parse(scales.quote, quote, "quote_quantity")),
-        Ticks(stop),
-        Nanos(expire),
+        0 if quote is None else _parse(scales.quote, quote, "quote_quantity"),
+        stop,
+        expire,
         body.post_only,
-        Lots(0 if iceberg is None else _parse(scales.quantity, iceberg, "iceberg_quantity")),
+        0 if iceberg is None else _parse(scales.quantity, iceberg, "iceberg_quantity"),
         _STPS[body.stp],
         body.client_order_id,
     )
@@ -164,7 +163,7 @@ def register(router: Router, ctx: GatewayContext) -> None:
 
     async def cancel(order: OrderRecord) -> Response:
         applied = await ctx.execute(cmd.CancelOrder(
-            AccountId(order.account), order.symbol, OrderId(order.order_id)
+            order.account, order.symbol, order.order_id
         ))
         error = render.first_reject(applied.events)
         if error is not None:
@@ -185,8 +184,8 @@ def register(router: Router, ctx: GatewayContext) -> None:
         if not qty and not price:
             raise bad_request("give quantity and/or price to amend")
         applied = await ctx.execute(cmd.AmendOrder(
-            AccountId(order.account), order.symbol, OrderId(order.order_id), "",
-            Lots(qty), Ticks(price),
+            order.account, order.symbol, order.order_id, "",
+            qty, price,
         ))
         error = render.first_reject(applied.events)
         if error is not None:
@@ -211,7 +210,7 @@ def register(router: Router, ctx: GatewayContext) -> None:
     async def cancel_all(request: Request) -> Response:
         inst = instrument(ctx, request.query.get("symbol"))
         symbol = inst.instrument.symbol
-        applied = await ctx.execute(cmd.CancelAllOrders(AccountId(request.key.account), symbol))
+        applied = await ctx.execute(cmd.CancelAllOrders(request.key.account, symbol))
         error = render.first_reject(applied.events)
         if error is not None:
             raise error

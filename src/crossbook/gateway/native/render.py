@@ -12,6 +12,8 @@ from crossbook.protocol import native as wire
 
 _NS_PER_MS = 1_000_000
 _TIF_NAMES = {tif: tif.name for tif in TimeInForce}
+_SIDE_NAMES, _TYPE_NAMES = wire.SIDE_NAMES, wire.TYPE_NAMES
+_STATUS_NAMES, _STP_NAMES = wire.STATUS_NAMES, wire.STP_NAMES
 _CLOSED = (ev.OrderCanceled, ev.OrderExpired)
 # Members read on every order: a module constant, not `Class.MEMBER` (on CPython 3.11 that
 # read goes through the enum metaclass's attribute hook).
@@ -70,9 +72,9 @@ def _order(
         order_id,
         client_order_id,
         symbol,
-        wire.SIDE_NAMES[side],  # type: ignore[arg-type]
-        wire.TYPE_NAMES[type_],  # type: ignore[arg-type]
-        wire.STATUS_NAMES[status],
+        _SIDE_NAMES[side],  # type: ignore[arg-type]
+        _TYPE_NAMES[type_],  # type: ignore[arg-type]
+        _STATUS_NAMES[status],
         _TIF_NAMES[tif],  # type: ignore[arg-type]
         quantity(qty) if qty else None,
         price_text(price) if price else None,
@@ -81,7 +83,7 @@ def _order(
         quantity(filled),
         post_only,
         quantity(visible_qty) if visible_qty else None,
-        wire.STP_NAMES[stp],  # type: ignore[arg-type]
+        _STP_NAMES[stp],  # type: ignore[arg-type]
         expire_ts // _NS_PER_MS if tif is _GTD else None,
         created_ts // _NS_PER_MS,
         updated_ts // _NS_PER_MS,

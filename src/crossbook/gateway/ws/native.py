@@ -31,7 +31,6 @@ from crossbook.domain import commands as cmd
 from crossbook.domain import events as ev
 from crossbook.domain.enums import Permission
 from crossbook.domain.rejects import Reject
-from crossbook.domain.values import AccountId, Lots, OrderId, Ticks
 from crossbook.gateway.auth import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from crossbook.gateway.context import GatewayContext
 from crossbook.gateway.http import ApiError, Request
@@ -192,7 +191,7 @@ class NativeSession:
 
     def order_entry(self, r: wire.Request) -> None:
         key = self.trading_key()
-        account = AccountId(key.account)
+        account = key.account
         views = self.ctx.views
         op = r.op
         refused = self.ctx.limits.spend_key(
@@ -219,8 +218,7 @@ class NativeSession:
         if order is None or order.account != account:
             raise ApiError(404, Reject.UNKNOWN_ORDER, "no such order on this account")
         if op == "cancel":
-            self.queue(r.id, op, cmd.CancelOrder(account, order.symbol,
-                                                 OrderId(order.order_id)))
+            self.queue(r.id, op, cmd.CancelOrder(account, order.symbol, order.order_id))
             return
         scales = views.instruments[order.symbol].scales
         qty = scales.quantity.parse(r.quantity) if r.quantity else 0
@@ -232,8 +230,7 @@ class NativeSession:
         assert isinstance(price, int)
         if not qty and not price:
             raise ApiError(400, Reject.GATEWAY_BAD_REQUEST, "give quantity and/or price")
-        self.queue(r.id, op, cmd.AmendOrder(account, order.symbol, OrderId(order.order_id), "",
-                                            Lots(qty), Ticks(price)))
+        self.queue(r.id, op, cmd.AmendOrder(account, order.symbol, order.order_id, "", qty, price))
 
     def queue(self, request_id: Any, op: str, command: cmd.Command) -> None:
         """Queue a request's command for `submit_queued` (see `on_text`)."""
