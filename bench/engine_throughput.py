@@ -104,11 +104,11 @@ def core_ops(w: Workload) -> list[tuple[int, object]]:
     return ops
 
 
-# One book operation, prepared before timing: (PLACE, order, its book, limit price or 0 for a
-# market order, size, id, (order, book)) or (CANCEL, None, None, 0, 0, id, None). Everything
-# the loop needs is in the tuple, so the timed loop reads one order field per operation
-# (what has filled, or whether it still rests) and otherwise only calls the book.
-CoreOp = tuple[int, Order | None, Book | None, int, int, int, tuple[Order, Book] | None]
+# One book operation, prepared before timing: (PLACE, order, its book, id, (order, book)) or
+# (CANCEL, None, None, id, None). The timed loop makes one book call per operation: `Book.place`
+# (match, then rest what a limit order has left) or `Book.cancel` of the order the id names,
+# if it still rests; the id map stands for the order index an exchange keeps.
+CoreOp = tuple[int, Order | None, Book | None, int, tuple[Order, Book] | None]
 PLACE, CANCEL = 0, 1
 
 
@@ -125,13 +125,14 @@ def prepare_core(w: Workload, ops: list[tuple[int, object]]) -> list[CoreOp]:
     for kind, payload in ops:
         if kind == 0:
             oid, c = payload  # type: ignore[misc]
-            o = Order(oid, c.account, c.symbol, c.side, c.type, c.qty, c.price, c.tif, 0, 0, 0,
+            # a market order's price is 0: `Book.place` takes it as no limit
+            price = c.price if c.type is OrderType.LIMIT else 0
+            o = Order(oid, c.account, c.symbol, c.side, c.type, c.qty, price, c.tif, 0, 0, 0,
                       False, 0, c.stp, "")  # fmt: skip
             book = books[c.symbol]
-            limit = c.price if c.type is OrderType.LIMIT else 0
-            prepared.append((PLACE, o, book, limit, c.qty, oid, (o, book)))
+            prepared.append((PLACE, o, book, oid, (o, book)))
         else:
-            prepared.append((CANCEL, None, None, 0, 0, payload, None))  # type: ignore[arg-type]
+            prepared.append((CANCEL, None, None, payload, None))  # type: ignore[arg-type]
     return prepared
 
 
@@ -139,16 +140,14 @@ def time_core(prepared: list[CoreOp]) -> float:
     resting: dict[int, tuple[Order, Book]] = {}
     noop = Reporter()  # ignores the steps
     t0 = time.perf_counter()
-    for kind, o, book, limit, qty, oid, entry in prepared:
+    for kind, o, book, oid, entry in prepared:
         if kind == PLACE:
-            book.match(o, limit, -1, -1, 0, 1, noop)  # type: ignore[union-attr, arg-type]
-            if limit and o.filled < qty:  # type: ignore[union-attr]
-                book.insert(o)  # type: ignore[union-attr, arg-type]
+            if book.place(o, noop):  # type: ignore[union-attr, arg-type]
                 resting[oid] = entry  # type: ignore[assignment]
         else:
             found = resting.pop(oid, None)
-            if found is not None and found[0].live:
-                found[1].remove(found[0])
+            if found is not None:
+                found[1].cancel(found[0])
     return time.perf_counter() - t0
 
 

@@ -120,6 +120,27 @@ class Book:
             level.dirty = True
             dirty.append(level)
 
+    def place(self, order: Order, reporter: Reporter) -> bool:
+        """The book's own order entry: match `order` (sized in lots) up to its price, then rest
+        what is left; with price 0 it is a market order and nothing rests. No caps, fees or
+        holds (the exchange matches with those and decides itself what rests). Returns
+        whether the order rests."""
+        limit = order.price
+        if not order.qty:
+            raise ValueError(f"order {order.order_id} is not sized in lots")
+        self.match(order, limit, reporter)
+        if limit and order.filled < order.qty:
+            self.insert(order)
+            return True
+        return False
+
+    def cancel(self, order: Order) -> bool:
+        """Take `order` out of the book if it still rests there; returns whether it did."""
+        if not order.live:
+            return False
+        self.remove(order)
+        return True
+
     def remove(self, order: Order) -> None:
         """Take a resting order out of the book."""
         level = order.level
@@ -149,17 +170,18 @@ class Book:
         self,
         taker: Order,
         limit: int,
-        quote_cap: int,
-        cash_cap: int,
-        fee_bps: int,
-        notional_units: int,
         reporter: Reporter,
+        quote_cap: int = -1,
+        cash_cap: int = -1,
+        fee_bps: int = 0,
+        notional_units: int = 1,
     ) -> int:
         """Match `taker` against the opposite side up to `limit` (0: no limit).
 
         `quote_cap` (or -1) caps the notional spent; `cash_cap` (or -1) caps notional plus
-        taker fee at `fee_bps`. Updates `taker.filled` and `taker.quote_spent`. Returns why it
-        stopped early (`STOP_*`) or 0.
+        taker fee at `fee_bps`; a notional is price x lots x `notional_units` (the quote units
+        in one tick times one lot). Updates `taker.filled` and `taker.quote_spent`. Returns why
+        it stopped early (`STOP_*`) or 0.
         """
         buy = taker.side is BUY
         if buy:

@@ -521,8 +521,8 @@ class Exchange(Reporter):
             self._taker, self._taker_acct, self._taker_bps = order, acct, taker_bps
             self._market = where
             stop = book.match(
-                order, 0 if market else order.price, quote_cap, cash_cap, taker_bps,
-                where.notional_units, self,
+                order, 0 if market else order.price, self, quote_cap, cash_cap, taker_bps,
+                where.notional_units,
             )
             if self._walk_fills:
                 self._settle_walk(where)
