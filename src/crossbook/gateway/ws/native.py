@@ -1,15 +1,15 @@
 """Native `/v1/ws` connections: market data channels, login, user events and order entry.
 
 The message schemas are `crossbook.protocol.ws`. Order entry goes to the sequencer without a
-task per request: the commands a connection's requests make in one turn of the event loop
-(a socket read holds many when the client pipelines) are queued and submitted together at the
-end of that turn, behind one future (`submit_many`) whose callback renders every reply once
-the commands are durable and applied, and hands them to the hub in one call. So requests
-pipeline freely and replies come in durable order with each request's `id`. A bus without
-`submit_many` (a gateway worker's) gets one `submit` per command; so does a turn's list when
-the inbox has no room for all of it (as many as fit; each of the others is answered
-`GATEWAY_THROTTLED`). An engine rejection replies with its reject code; a stopped sequencer
-with `GATEWAY_UNAVAILABLE`.
+task per request: the commands of one socket read's requests (many when the client
+pipelines) are queued and submitted together after its last message (or at the end of the
+loop's turn, when that message never reaches the session), behind one future
+(`submit_many`) whose callback renders every reply once the commands are durable and
+applied and hands them to the hub in one call. So requests pipeline freely and replies come
+in durable order with each request's `id`. A bus without `submit_many` (a gateway worker's)
+gets one `submit` per command; so does a read's list when the inbox has no room for all of
+it (as many as fit; each of the others is answered `GATEWAY_THROTTLED`). An engine
+rejection replies with its reject code; a stopped sequencer with `GATEWAY_UNAVAILABLE`.
 
 Rate limits: every order-entry request (place, amend, cancel, cancel_all) is charged to the
 signed-in key in the process's one `RateLimiter`, which REST and binary order entry charge
@@ -296,8 +296,7 @@ class NativeSession:
     def answer(self, request_id: Any, op: str, applied: Applied) -> bytes:
         """The reply to a request whose command was applied: its result or its rejection."""
         events = applied.events
-        first = events[0]
-        if op == _PLACE and type(first) is _ACCEPTED:
+        if op == _PLACE and type(first := events[0]) is _ACCEPTED:
             # The engine decides a rejection before any change: an accepted order's events
             # hold no rejection, so there is nothing to scan for.
             assert isinstance(first, ev.OrderAccepted)

@@ -271,3 +271,15 @@ def test_replies_to_a_paused_client_wait_in_its_backlog_in_order() -> None:
         assert [r["id"] for r in replies()] == [1, 2]
 
     asyncio.run(scenario())
+
+
+def test_a_cancel_all_with_nothing_to_cancel_is_answered() -> None:
+    async def scenario() -> None:
+        bus = BatchBus()
+        native, replies, _ = session(bus)
+        native.on_text(json.dumps({"op": "cancel_all", "id": 9, "symbol": SYMBOL}).encode())
+        bus.settle()  # no events: nothing was open
+        await turn()
+        assert replies() == [{"id": 9, "result": {"symbol": SYMBOL, "canceled": []}}]
+
+    asyncio.run(scenario())
