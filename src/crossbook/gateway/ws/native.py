@@ -21,6 +21,7 @@ one order). Over a budget it gets an error reply `GATEWAY_RATE_LIMITED` with the
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
@@ -47,6 +48,7 @@ from crossbook.protocol.decimals import DecimalError
 from crossbook.sequencer.loop import Outcome, SequencerError, Throttled
 from crossbook.sequencer.ports import Applied
 
+log = logging.getLogger(__name__)
 _decode = msgspec.json.Decoder(wire.Request).decode
 _encode = msgspec.json.Encoder().encode
 _ORDERING = frozenset(("place", "amend"))
@@ -277,7 +279,10 @@ class NativeSession:
         answer = self.answer
         for (request_id, op, _), outcome in zip(queued, future.result(), strict=True):
             if type(outcome) is Applied:
-                replies.append(answer(request_id, op, outcome))
+                try:
+                    replies.append(answer(request_id, op, outcome))
+                except Exception:  # a bug costs its own reply, not the other ones of the read
+                    log.exception("rendering a websocket reply failed")
             else:
                 self.hub.stats.bad_messages += 1
                 replies.append(encode.error_reply(

@@ -283,3 +283,18 @@ def test_a_cancel_all_with_nothing_to_cancel_is_answered() -> None:
         assert replies() == [{"id": 9, "result": {"symbol": SYMBOL, "canceled": []}}]
 
     asyncio.run(scenario())
+
+
+def test_a_reply_that_fails_to_render_costs_only_itself() -> None:
+    async def scenario() -> None:
+        bus = BatchBus()
+        native, replies, _ = session(bus)
+        native.on_text(place(1), last=False)
+        native.on_text(place(2))
+        (commands, future), = bus.lists
+        broken = Applied(1, 1, commands[0], [])  # a place without its events cannot render
+        future.set_result([broken, bus.applied(commands[1])])
+        await turn()
+        assert [r["id"] for r in replies()] == [2]
+
+    asyncio.run(scenario())
