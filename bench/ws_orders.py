@@ -7,7 +7,9 @@ send to its reply (the reply leaves after the command is durable). Closed loop: 
 bounds in-flight requests, so latency under overload is not hidden behind a slower
 send rate (the rate is the result). Seedless: the order stream is fixed. The node's CPU
 per order (user + system, all its threads, over the run) is the figure to compare on a
-shared machine, where the rate follows the load.
+shared machine, where the rate follows the load. Each run also records the node's durable
+batches (one group commit each) and reply writes (`/stats`: a socket read's requests go in
+together, so both are far fewer than the orders) and the load average.
 
     .venv/bin/python bench/ws_orders.py --orders 100000 --window 2000 --durability fsync
 """
@@ -17,7 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
@@ -62,7 +66,7 @@ class Trader(WSListener):
 
 
 async def run(args: argparse.Namespace, url: str, key: str, secret: str,
-              node_pid: int) -> dict[str, Any]:
+              node_pid: int, stats: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     logged = loop.create_future()
 
@@ -78,18 +82,24 @@ async def run(args: argparse.Namespace, url: str, key: str, secret: str,
     listener.transport = transport
     transport.send(WSMsgType.TEXT, login(key, secret))
     await logged
+    stats0 = await loop.run_in_executor(None, stats)
     started, cpu0 = time.perf_counter(), cpu_s(node_pid)
     listener.send_more()
     await listener.finished
     elapsed = time.perf_counter() - started
     node_cpu = cpu_s(node_pid) - cpu0
+    stats1 = await loop.run_in_executor(None, stats)
     transport.disconnect()
     lat = listener.latencies
     return {"orders": args.orders, "window": args.window, "errors": listener.errors,
             "elapsed_s": round(elapsed, 3), "orders_per_s": round(args.orders / elapsed, 1),
             "p50_ms": round(percentile(lat, 0.5), 3), "p99_ms": round(percentile(lat, 0.99), 3),
             "max_ms": round(max(lat), 3),
-            "node_cpu_us_per_order": round(node_cpu * 1e6 / args.orders, 1)}
+            "node_cpu_us_per_order": round(node_cpu * 1e6 / args.orders, 1),
+            # durable batches (one group commit each) and reply writes over the run
+            "batches": stats1["batches"] - stats0["batches"],
+            "reply_writes": stats1["writes"] - stats0["writes"],
+            "load_average": os.getloadavg()}
 
 
 def main() -> None:
@@ -106,7 +116,7 @@ def main() -> None:
         for _ in range(args.runs):
             assert node.process is not None
             runs.append(asyncio.run(run(args, f"{node.ws_url}/v1/ws", key, secret,
-                                        node.process.pid)))
+                                        node.process.pid, lambda: node.http.get("/stats").json())))
             print(runs[-1], flush=True)
     finally:
         node.close()
