@@ -21,12 +21,13 @@ workload), so the same projection of an engine's output counts more events per c
 PostgreSQL runs from the local server binaries in a temporary directory with its default
 settings (fsync on, synchronous_commit on); the projector's own transactions commit without
 waiting for the WAL flush unless `--synchronous-commit on` (a node does the same: it
-re-derives any commit a crash loses from the journal). The process uses the collector policy
-of a node's history process unless `--gc default`. R runs each, median reported, with the CPU
-each run used: this process's (the projector: building rows, encoding, the store's driver)
-and, for PostgreSQL, the server's (every server process, Linux only); on a shared machine
-they are steadier than the wall clock. Writes bench/results/history-<utc>.json with the
-workload, seed, machine and server version.
+re-derives any commit a crash loses from the journal), with up to `--pg-writers`
+transactions (default: the store's, 2) in flight on their own connections. The process uses
+the collector policy of a node's history process unless `--gc default`. R runs each, median
+reported, with the CPU each run used: this process's (the projector: building rows,
+encoding, the store's driver) and, for PostgreSQL, the server's (every server process, Linux
+only); on a shared machine they are steadier than the wall clock. Writes
+bench/results/history-<utc>.json with the workload, seed, machine and server version.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ migrations, queries."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -267,6 +268,40 @@ def test_bulk_load_indexes_come_back_as_the_migrations_made_them(
             await store.secondary_indexes(True)
             await store.secondary_indexes(True)
             assert await _index_definitions(store, store_kind) == migrated
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+def test_overlapping_writes_commit_in_order_or_not_at_all(new_store: StoreFactory) -> None:
+    """Writes started before the previous one finished (the projector keeps the store's
+    `concurrent_writes` in flight) commit in call order and see the orders written before
+    them; one whose predecessor is refused is refused too and leaves nothing behind."""
+    stream = records(1_500)
+
+    def chunks() -> list[rows_module.Rows]:
+        state, out = State(), []
+        for start in range(0, len(stream), 500):
+            rows = build(stream[start:start + 500], state)
+            state.commit(rows)
+            out.append(rows)
+        return out
+
+    async def run() -> None:
+        store = new_store()
+        await store.open()
+        try:
+            first, *rest = chunks()
+            wrong = dataclasses.replace(first, prev_seq=first.prev_seq + 7)
+            refused = await asyncio.gather(
+                *(store.write(rows) for rows in (wrong, *rest)), return_exceptions=True
+            )
+            assert [type(outcome) for outcome in refused] == [StaleWrite] * 3
+            assert (await store.load_state()).last_seq == 0
+            assert not any((await checks.dump(store)).values())
+            await asyncio.gather(*(store.write(rows) for rows in chunks()))
+            await _check_matches(store, stream)
         finally:
             await store.close()
 
