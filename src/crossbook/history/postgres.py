@@ -148,6 +148,7 @@ class PostgresStore:
                 await con.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
 
     async def close(self) -> None:
+        self._previous = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -194,7 +195,7 @@ class PostgresStore:
                 records = getattr(rows, table)
                 if records:
                     await con.copy_records_to_table(table, records=records, columns=columns)
-            if previous is not None:
+            if previous is not None and not previous.done():
                 await asyncio.wait((previous,))  # not cancelled if this write is
             claimed = await con.execute(to_numbered(CLAIM_SEQ), rows.last_seq, rows.prev_seq)
             if claimed != "UPDATE 1":
