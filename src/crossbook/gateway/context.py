@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from crossbook.domain.commands import Command
 from crossbook.domain.rejects import Reject
@@ -27,7 +27,7 @@ from crossbook.gateway.listen_keys import ListenKeyOps, ListenKeys, LocalListenK
 from crossbook.gateway.metrics import Metrics
 from crossbook.gateway.views import GatewayViews
 from crossbook.marketdata.views import MarketData
-from crossbook.sequencer.loop import SequencerError, Throttled
+from crossbook.sequencer.loop import Outcome, SequencerError, Throttled
 from crossbook.sequencer.ports import Applied
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
@@ -41,6 +41,15 @@ class CommandBus(Protocol):
     def healthy(self) -> bool: ...
 
     def submit(self, command: Command) -> asyncio.Future[Applied]: ...
+
+
+@runtime_checkable
+class BatchBus(CommandBus, Protocol):
+    """A bus that also takes a list of commands behind one future resolving with each
+    command's outcome in order (`Sequencer.submit_many`); order-entry sessions use it for a
+    whole socket read when their bus has it."""
+
+    def submit_many(self, commands: Sequence[Command]) -> asyncio.Future[list[Outcome]]: ...
 
 
 def wall_ms() -> int:

@@ -37,16 +37,16 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, cast
 
 from crossbook.domain import commands as cmd
 from crossbook.domain.rejects import Reject
 from crossbook.domain.values import AccountId, Nanos, OrderId
 from crossbook.gateway.binary.reports import ReportRouter
 from crossbook.gateway.binary.sessions import LoginPolicy, Session, SessionRegistry
-from crossbook.gateway.context import CommandBus
+from crossbook.gateway.context import BatchBus, CommandBus
 from crossbook.gateway.limits import ORDER_ENTRY_WEIGHT, RateLimiter
 from crossbook.gateway.views import KeyRecord
 from crossbook.protocol.binary import FrameDecoder, ProtocolErrorCode, encode
@@ -74,13 +74,6 @@ _Command = cmd.PlaceOrder | cmd.CancelOrder | cmd.AmendOrder | cmd.CancelAllOrde
 _Request = tuple[_Command, int]
 """A request's command and request id, read and charged, not yet submitted."""
 
-
-@runtime_checkable
-class BatchBus(CommandBus, Protocol):
-    """A bus that also takes a list of commands behind one future (the sequencer's
-    `submit_many`)."""
-
-    def submit_many(self, commands: Sequence[cmd.Command]) -> asyncio.Future[Any]: ...
 
 MIN_HEARTBEAT_MS = 50
 MAX_HEARTBEAT_MS = 60_000

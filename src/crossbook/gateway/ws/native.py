@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from functools import partial
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import msgspec
 
@@ -33,7 +32,7 @@ from crossbook.domain import events as ev
 from crossbook.domain.enums import Permission
 from crossbook.domain.rejects import Reject
 from crossbook.gateway.auth import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
-from crossbook.gateway.context import GatewayContext
+from crossbook.gateway.context import BatchBus, GatewayContext
 from crossbook.gateway.http import ApiError, Request
 from crossbook.gateway.limits import ORDER_ENTRY_WEIGHT
 from crossbook.gateway.native import render
@@ -55,13 +54,6 @@ _ORDERING = frozenset(("place", "amend"))
 """Order-entry ops that count as an order in the rate limits (cancels weigh only)."""
 _PLACE = "place"
 _ACCEPTED = ev.OrderAccepted
-
-
-@runtime_checkable
-class BatchBus(Protocol):
-    """A bus that also takes a list of commands behind one future (`Sequencer.submit_many`)."""
-
-    def submit_many(self, commands: Sequence[cmd.Command]) -> asyncio.Future[list[Outcome]]: ...
 
 
 _Queued = tuple[Any, str, cmd.Command]
