@@ -54,6 +54,10 @@ meanwhile waits at most that)."""
 _PAGE: Final = 4096
 """Zeros are written a page at a time: one larger write would be cached in large folios, and
 each commit's small write would then dirty (and write back) a whole folio, 16 KiB or more."""
+PREALLOCATE_BELOW: Final = 64 * 1024
+"""`prepare` adds zeros only after a commit smaller than this. A larger batch means heavy
+load: its sync already serves thousands of commands, and a second write and sync of zeros
+on the commit thread would only lengthen each commit's cycle (the commits then append)."""
 LOCK_NAME: Final = "LOCK"
 
 
@@ -78,6 +82,7 @@ class FileJournal:
         "_fd",
         "_flush_bytes",
         "_fsync",
+        "_last_commit_bytes",
         "_lock_fd",
         "_segment_bytes",
         "_size",
@@ -108,6 +113,7 @@ class FileJournal:
         self._fd: int | None = None
         self._size = 0
         self._allocated = 0  # synced zeros up to here (the segment size: no more preallocation)
+        self._last_commit_bytes = 0
         self.failure: OSError | None = None
         self.last_seq = state.last_seq
         if state.segments:
@@ -152,7 +158,8 @@ class FileJournal:
 
     def prepare(self) -> None:
         """Add `PREALLOCATE_STEP` synced zeros to the current segment while fewer than
-        `PREALLOCATE_AHEAD` lie ahead of the records (fsync mode; up to the segment's size).
+        `PREALLOCATE_AHEAD` lie ahead of the records (fsync mode; up to the segment's size;
+        not after a commit of `PREALLOCATE_BELOW` bytes or more).
         A write that fails (no space, a file size limit) ends preallocation for this segment:
         commits append as without it, and meet the error themselves if it is real. A failed
         sync poisons the journal like a commit's (the kernel reports a write-back error to one
@@ -164,6 +171,7 @@ class FileJournal:
             or self._durability is not Durability.FSYNC
             or allocated - self._size >= PREALLOCATE_AHEAD
             or allocated >= self._segment_bytes
+            or self._last_commit_bytes >= PREALLOCATE_BELOW
         ):
             return
         step = min(PREALLOCATE_STEP, self._segment_bytes - allocated)
@@ -215,6 +223,7 @@ class FileJournal:
         _write_at(self._fd, self._buffer, self._size)
         if self._durability is Durability.FSYNC:
             self._fsync(self._fd)
+        self._last_commit_bytes = len(self._buffer)
         self._size += len(self._buffer)
         self._allocated = max(self._allocated, self._size)
         self._buffer.clear()

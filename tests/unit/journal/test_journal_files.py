@@ -13,7 +13,13 @@ import pytest
 
 from crossbook.domain.commands import Deposit
 from crossbook.domain.values import AccountId, Units
-from crossbook.journal.file import PREALLOCATE_AHEAD, Durability, JournalLocked, open_journal
+from crossbook.journal.file import (
+    PREALLOCATE_AHEAD,
+    PREALLOCATE_BELOW,
+    Durability,
+    JournalLocked,
+    open_journal,
+)
 from crossbook.journal.format import (
     FRAME_HEADER,
     HEADER_SIZE,
@@ -347,3 +353,28 @@ def test_preallocation_stops_at_the_segment_size(tmp_path: Path) -> None:
     assert len(state.segments) >= 3
     for segment in state.segments:  # rotated segments hold records only
         assert Path(segment.path).stat().st_size == segment.end
+
+
+def test_a_large_commit_appends_without_preallocating_and_a_small_one_resumes(
+    tmp_path: Path,
+) -> None:
+    journal, _ = open_journal(tmp_path)
+    seq = framed = 0
+    while framed < PREALLOCATE_BELOW:  # one batch of that many bytes: heavy load
+        seq += 1
+        journal.append(seq, seq, _deposit(seq))
+        framed += len(frame(seq, seq, _deposit(seq)))
+    journal.commit()
+    journal.prepare()
+    (segment,) = list_segments(tmp_path)
+    end = scan_journal(tmp_path, repair=False).segments[0].end
+    assert segment.stat().st_size == end  # no zeros ahead: the next commit appends
+    seq += 1
+    journal.append(seq, seq, _deposit(seq))
+    journal.commit()
+    journal.prepare()  # a small commit again: zeros ahead of the records
+    assert segment.stat().st_size >= end + PREALLOCATE_AHEAD // 8
+    journal.close()
+    assert [r.seq for r in iter_records(scan_journal(tmp_path, repair=False))] == list(
+        range(1, seq + 1)
+    )
