@@ -150,6 +150,10 @@ def main() -> None:
         help="PostgreSQL transactions in flight at once, each on its own connection",
     )
     parser.add_argument(
+        "--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+        help="a PostgreSQL server setting for the run (repeatable; default: server defaults)",
+    )  # fmt: skip
+    parser.add_argument(
         "--gc", choices=["node", "default"], default="node",
         help="the collector policy of a node's history process (crossbook.gc_policy) or "
         "CPython's defaults",
@@ -171,7 +175,9 @@ def main() -> None:
             )
         bindir = find_bindir()
         if "postgresql" in args.stores and bindir is not None:
-            server = PostgresServer.create(bindir)
+            server = PostgresServer.create(
+                bindir, dict(setting.split("=", 1) for setting in args.pg_setting)
+            )
             try:
                 server.start()
                 server_version = subprocess.run(
@@ -211,8 +217,9 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
             "postgresql": server_version,
-            "postgresql_settings": "server defaults (fsync on, synchronous_commit on); "
-            f"projector transactions synchronous_commit={args.synchronous_commit}",
+            "postgresql_settings": "server defaults (fsync on, synchronous_commit on)"
+            + "".join(f", {setting}" for setting in args.pg_setting)
+            + f"; projector transactions synchronous_commit={args.synchronous_commit}",
         },
         "results": results,
     }
