@@ -374,6 +374,8 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true",
                         help="attribute the open loop's slow requests (node latency trace)")
     args = parser.parse_args()
+    if args.rate <= 0 or args.rate_seconds <= 0:
+        parser.error("--rate and --rate-seconds must be positive: the open loop always runs")
     if not shutil.which("wrk"):
         raise SystemExit("install wrk (apt-get install wrk) for the capacity runs")
     import uvloop
